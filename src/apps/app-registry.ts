@@ -1,0 +1,85 @@
+// The apps this server serves, by name: each one's config, its functions and its runtime.
+// Loading has two steps so the server can listen (and answer /health) while apps load:
+// configs first (fast, and a bad one stops start-up), then each app's function list.
+import { loadAppConfig, type AppConfig } from '../config/load-config.ts';
+import { AppRuntime, type RuntimeOptions } from '../runtime/app-runtime.ts';
+import type { ExportInfo } from '../worker/protocol.ts';
+import { findAppModules } from './app-modules.ts';
+import { compileParamsValidator, type ParamsValidator } from './params-validator.ts';
+
+export interface AppFunction extends ExportInfo {
+  validateParams?: ParamsValidator;
+}
+
+export interface LoadedApp {
+  config: AppConfig;
+  /** Every export, callable or not, so a 404 can say why a name is not callable. */
+  functions: Map<string, AppFunction>;
+  runtime: AppRuntime;
+}
+
+export class AppRegistry {
+  private readonly apps = new Map<string, LoadedApp>();
+  private configs: AppConfig[] = [];
+  private loaded = false;
+
+  constructor(private readonly options: RuntimeOptions) {}
+
+  /** Reads and validates every app's cerebrium.toml. Returns the unknown-key warnings. */
+  async loadConfigs(appDirs: string[]): Promise<string[]> {
+    const warnings: string[] = [];
+    const byName = new Map<string, AppConfig>();
+    for (const dir of appDirs) {
+      const { config, warnings: own } = await loadAppConfig(dir);
+      warnings.push(...own.map((w) => `${config.file}: ${w}`));
+      const clash = byName.get(config.name);
+      if (clash) {
+        throw new Error(`Two apps are named "${config.name}": ${clash.file} and ${config.file}`);
+      }
+      byName.set(config.name, config);
+    }
+    this.configs = [...byName.values()];
+    return warnings;
+  }
+
+  /** Imports each app's modules in a throwaway replica to learn its functions, then starts its replicas. */
+  async loadFunctions(): Promise<void> {
+    for (const config of this.configs) {
+      const modules = await findAppModules(config.dir);
+      const exports = await AppRuntime.inspect(config, modules, this.options);
+      const functions = new Map<string, AppFunction>();
+      for (const info of exports) {
+        const fn: AppFunction = { ...info };
+        if (info.paramsSchema) fn.validateParams = compileParamsValidator(info.paramsSchema);
+        functions.set(info.name, fn);
+      }
+      this.apps.set(config.name, { config, functions, runtime: new AppRuntime(config, modules, this.options) });
+    }
+    this.loaded = true;
+  }
+
+  get ready(): boolean {
+    return this.loaded;
+  }
+
+  get(name: string): LoadedApp | undefined {
+    return this.apps.get(name);
+  }
+
+  get names(): string[] {
+    return this.configs.map((c) => c.name);
+  }
+
+  list(): LoadedApp[] {
+    return [...this.apps.values()];
+  }
+
+  /** The functions a caller may call: functions whose name does not start with `_`. */
+  static publicFunctions(app: LoadedApp): AppFunction[] {
+    return [...app.functions.values()].filter((f) => f.kind !== 'not-a-function' && !f.name.startsWith('_'));
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.list().map((app) => app.runtime.close()));
+  }
+}

@@ -1,0 +1,93 @@
+// One family of errors for everything a caller can be told. Each carries its HTTP status,
+// an error `type` (the broad class) and a `code` (the exact cause); src/http/error-handler.ts
+// is the one place that turns them into response bodies.
+
+export type ErrorType =
+  | 'invalid_request_error'
+  | 'not_found_error'
+  | 'validation_error'
+  | 'function_error'
+  | 'server_error'
+  | 'unavailable_error';
+
+export interface ErrorDetails {
+  [key: string]: unknown;
+}
+
+export class CerebriumLocalError extends Error {
+  readonly statusCode: number;
+  readonly type: ErrorType;
+  readonly code: string;
+  readonly details: ErrorDetails | undefined;
+  /** The run this error ended, when one existed: its id goes in the body. */
+  runId: string | undefined;
+
+  constructor(statusCode: number, type: ErrorType, code: string, message: string, details?: ErrorDetails) {
+    super(message);
+    this.name = 'CerebriumLocalError';
+    this.statusCode = statusCode;
+    this.type = type;
+    this.code = code;
+    this.details = details;
+  }
+}
+
+export const notFound = (code: string, message: string, details?: ErrorDetails) =>
+  new CerebriumLocalError(404, 'not_found_error', code, message, details);
+
+export const badRequest = (code: string, message: string, details?: ErrorDetails) =>
+  new CerebriumLocalError(400, 'invalid_request_error', code, message, details);
+
+export const unavailable = (code: string, message: string, details?: ErrorDetails) =>
+  new CerebriumLocalError(503, 'unavailable_error', code, message, details);
+
+/** One key of the body that a function's parameter schema rejected. */
+export interface ParamProblem {
+  key: string;
+  problem: string;
+}
+
+export function invalidParams(problems: ParamProblem[]): CerebriumLocalError {
+  const summary = problems.map((p) => `${p.key}: ${p.problem}`).join('; ');
+  return new CerebriumLocalError(422, 'validation_error', 'invalid_params', `Invalid parameters: ${summary}`, {
+    params: problems,
+  });
+}
+
+/** What a worker sends back when user code threw: plain data, since it crosses a thread. */
+export interface SerializedError {
+  name: string;
+  message: string;
+  stack?: string;
+  /** Set when the run ended because ctx.signal was aborted. */
+  aborted?: boolean;
+  /** Set when the function returned something JSON cannot encode. */
+  notSerialisable?: boolean;
+  /** Set when the replica itself died (process.exit, out of memory, an uncaught error). */
+  crashed?: boolean;
+}
+
+export function serializeError(err: unknown): SerializedError {
+  if (err instanceof Error) {
+    return { name: err.name, message: err.message, stack: err.stack };
+  }
+  let message: string;
+  try {
+    message = typeof err === 'string' ? err : JSON.stringify(err) ?? String(err);
+  } catch {
+    message = String(err);
+  }
+  return { name: 'NonErrorThrown', message: `A non-Error value was thrown: ${message}` };
+}
+
+export function functionFailed(err: SerializedError, includeStack: boolean): CerebriumLocalError {
+  if (err.notSerialisable) {
+    return new CerebriumLocalError(500, 'function_error', 'result_not_serialisable', err.message);
+  }
+  if (err.crashed) {
+    return new CerebriumLocalError(500, 'server_error', 'replica_crashed', err.message);
+  }
+  const details: ErrorDetails = { name: err.name };
+  if (includeStack && err.stack) details.stack = err.stack;
+  return new CerebriumLocalError(500, 'function_error', 'function_exception', err.message, details);
+}

@@ -1,0 +1,48 @@
+// The one place errors become HTTP: every failure leaves as {"error": {message, type, code, ...}},
+// with the run's id first when a run existed.
+import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
+import { CerebriumLocalError } from '../errors.ts';
+
+export interface ErrorBody {
+  run_id?: string;
+  error: { message: string; type: string; code: string; [detail: string]: unknown };
+}
+
+export function errorBody(err: CerebriumLocalError, runId?: string): ErrorBody {
+  const body: ErrorBody = { error: { message: err.message, type: err.type, code: err.code, ...err.details } };
+  return runId ? { run_id: runId, ...body } : body;
+}
+
+/** Errors Fastify itself raises, in the project's terms. */
+function fromFastify(err: FastifyError): CerebriumLocalError {
+  if (err instanceof CerebriumLocalError) return err;
+  if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+    return new CerebriumLocalError(413, 'invalid_request_error', 'body_too_large', `The body is larger than the limit: ${err.message}`);
+  }
+  const status = err.statusCode ?? 500;
+  if (status >= 400 && status < 500) {
+    return new CerebriumLocalError(status, 'invalid_request_error', (err.code ?? 'bad_request').toLowerCase(), err.message);
+  }
+  return new CerebriumLocalError(500, 'server_error', 'internal_error', 'Internal server error');
+}
+
+export function sendError(reply: FastifyReply, err: CerebriumLocalError, runId?: string): FastifyReply {
+  return reply.code(err.statusCode).type('application/json; charset=utf-8').send(errorBody(err, runId));
+}
+
+export function registerErrorHandling(server: FastifyInstance): void {
+  server.setErrorHandler((err: FastifyError, request, reply) => {
+    const known = fromFastify(err);
+    if (known.statusCode >= 500 && !(err instanceof CerebriumLocalError)) {
+      request.log.error({ err }, 'unexpected error');
+    }
+    const runId = err instanceof CerebriumLocalError ? err.runId : undefined;
+    return sendError(reply, known, runId);
+  });
+  server.setNotFoundHandler((request, reply) =>
+    sendError(
+      reply,
+      new CerebriumLocalError(404, 'not_found_error', 'route_not_found', `No route for ${request.method} ${request.url.split('?')[0]}`),
+    ),
+  );
+}

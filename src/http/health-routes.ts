@@ -1,0 +1,16 @@
+// GET /health: the process is alive. GET /ready: every app's config and function list are loaded
+// (replicas may still be cold: an app can keep none warm).
+import type { FastifyInstance } from 'fastify';
+import type { AppRegistry } from '../apps/app-registry.ts';
+
+export function registerHealthRoutes(server: FastifyInstance, registry: AppRegistry): void {
+  server.get('/health', async () => ({ status: 'ok' }));
+
+  server.get('/ready', async (_request, reply) => {
+    if (!registry.ready) return reply.code(503).send({ status: 'loading', apps: registry.names });
+    return {
+      status: 'ready',
+      apps: Object.fromEntries(registry.list().map((app) => [app.config.name, app.runtime.stats])),
+    };
+  });
+}

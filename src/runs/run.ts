@@ -1,0 +1,131 @@
+// One run's life, as a state machine: pending → running → success | failure | cancelled.
+// Sync calls, streams (and later async calls) differ only in who listens to the transitions;
+// the transitions themselves happen here and nowhere else.
+import { EventEmitter } from 'node:events';
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import type { SerializedError } from '../errors.ts';
+
+export type RunStatus = 'pending' | 'running' | 'success' | 'failure' | 'cancelled';
+
+const NEXT: Record<RunStatus, RunStatus[]> = {
+  pending: ['running', 'failure', 'cancelled'],
+  running: ['success', 'failure', 'cancelled'],
+  success: [],
+  failure: [],
+  cancelled: [],
+};
+
+export interface RunInit {
+  projectId: string;
+  appName: string;
+  functionName: string;
+  params: Record<string, unknown>;
+  /** Set for runs answered with 202 and run in the background. */
+  async?: boolean;
+}
+
+export interface RunEvents {
+  transition: [run: Run, from: RunStatus];
+}
+
+export class Run extends EventEmitter<RunEvents> {
+  /** The one place run ids are made. */
+  readonly id = randomUUID();
+  readonly projectId: string;
+  readonly appName: string;
+  readonly functionName: string;
+  readonly params: Record<string, unknown>;
+  readonly async: boolean;
+  readonly createdAt = new Date();
+
+  status: RunStatus = 'pending';
+  startedAt: Date | undefined;
+  completedAt: Date | undefined;
+  /** From creation until a replica began the function: waiting for capacity and cold starts. */
+  queueTimeMs: number | undefined;
+  /** The function's own duration, measured in the replica. */
+  runTimeMs: number | undefined;
+  /** JSON text of the result, on success. */
+  resultJson: string | undefined;
+  /** The HTTP status the function chose through `status_code`. */
+  statusCode: number | undefined;
+  error: SerializedError | undefined;
+
+  private readonly created = performance.now();
+  private readonly cancelController = new AbortController();
+
+  constructor(init: RunInit) {
+    super();
+    this.projectId = init.projectId;
+    this.appName = init.appName;
+    this.functionName = init.functionName;
+    this.params = init.params;
+    this.async = init.async ?? false;
+  }
+
+  /** Aborts when someone asks for this run to stop: the caller left, or a cancel call. */
+  get cancelSignal(): AbortSignal {
+    return this.cancelController.signal;
+  }
+
+  get done(): boolean {
+    return NEXT[this.status].length === 0;
+  }
+
+  /** Asks the run to stop; the runtime answers by moving it to `cancelled` once it has. */
+  requestCancel(reason: string): void {
+    if (!this.done && !this.cancelController.signal.aborted) this.cancelController.abort(reason);
+  }
+
+  markRunning(): void {
+    this.queueTimeMs = performance.now() - this.created;
+    this.startedAt = new Date();
+    this.move('running');
+  }
+
+  succeed(resultJson: string, runTimeMs: number, statusCode?: number): void {
+    this.resultJson = resultJson;
+    this.runTimeMs = runTimeMs;
+    this.statusCode = statusCode;
+    this.move('success');
+  }
+
+  fail(error: SerializedError, runTimeMs?: number): void {
+    this.error = error;
+    this.runTimeMs = runTimeMs;
+    this.move('failure');
+  }
+
+  cancel(reason: string, runTimeMs?: number): void {
+    this.error = { name: 'Cancelled', message: reason, aborted: true };
+    this.runTimeMs = runTimeMs;
+    this.move('cancelled');
+  }
+
+  /** Resolves once the run has reached a final state. */
+  settled(): Promise<Run> {
+    if (this.done) return Promise.resolve(this);
+    return new Promise((resolve) => {
+      const onTransition = () => {
+        if (!this.done) return;
+        this.off('transition', onTransition);
+        resolve(this);
+      };
+      this.on('transition', onTransition);
+    });
+  }
+
+  private move(to: RunStatus): void {
+    const from = this.status;
+    if (!NEXT[from].includes(to)) {
+      throw new Error(`Run ${this.id}: cannot go from ${from} to ${to}`);
+    }
+    this.status = to;
+    if (this.done) {
+      this.completedAt = new Date();
+      if (this.queueTimeMs === undefined) this.queueTimeMs = performance.now() - this.created;
+    }
+    this.emit('transition', this, from);
+  }
+}

@@ -1,0 +1,178 @@
+// One app's replicas: a piscina pool of worker threads shaped by [cerebrium.scaling], behind an
+// admission queue. It takes a Run, carries it into a replica and moves the Run through its states.
+// It never sees an HTTP request.
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import { Piscina } from 'piscina';
+import type { AppConfig } from '../config/load-config.ts';
+import { CerebriumLocalError, type SerializedError } from '../errors.ts';
+import type { Run } from '../runs/run.ts';
+import type {
+  ChunkEncoding,
+  ExportInfo,
+  InspectResult,
+  ReplicaData,
+  RunResult,
+  RunTask,
+} from '../worker/protocol.ts';
+import { AdmissionQueue } from './admission-queue.ts';
+import { RunChannel } from './run-channel.ts';
+
+const REPLICA_ENTRY = fileURLToPath(new URL('../worker/bootstrap.mjs', import.meta.url));
+
+export interface RuntimeOptions {
+  /** The project id the server emulates (PROJECT_ID in replicas). */
+  projectId: string;
+  logLevel: string;
+  prettyLogs: boolean;
+  /** Runs that may wait for capacity before callers get 429. */
+  maxQueue: number;
+}
+
+export interface RunExecution {
+  /** A generator's chunks as they are produced (empty for other functions). */
+  chunks(): AsyncIterable<unknown>;
+  /** Resolves when the run has reached success, failure or cancelled. */
+  settled: Promise<Run>;
+}
+
+export class AppRuntime {
+  private readonly pool: Piscina;
+  private readonly admission: AdmissionQueue;
+  private readonly replicaData: ReplicaData;
+
+  constructor(
+    readonly config: AppConfig,
+    modules: string[],
+    options: RuntimeOptions,
+  ) {
+    const { scaling, hardware } = config;
+    this.replicaData = {
+      appName: config.name,
+      appDir: config.dir,
+      modules,
+      env: { APP_NAME: config.name, PROJECT_ID: options.projectId },
+      logLevel: options.logLevel,
+      prettyLogs: options.prettyLogs,
+    };
+    this.admission = new AdmissionQueue(scaling.maxReplicas * scaling.replicaConcurrency, options.maxQueue);
+    this.pool = new Piscina({
+      filename: REPLICA_ENTRY,
+      workerData: this.replicaData,
+      minThreads: scaling.minReplicas,
+      maxThreads: scaling.maxReplicas,
+      concurrentTasksPerWorker: scaling.replicaConcurrency,
+      idleTimeout: scaling.cooldown * 1000,
+      // Replicas must keep their event loop turning between tasks (async functions, abort messages).
+      atomics: 'disabled',
+      // The admission queue bounds waiting runs; piscina only holds what has been admitted.
+      maxQueue: Number.POSITIVE_INFINITY,
+      resourceLimits: { maxOldGenerationSizeMb: Math.max(64, Math.round(hardware.memory * 1024)) },
+    });
+  }
+
+  /** Imports the app's modules in a throwaway replica and lists their exports. */
+  static async inspect(config: AppConfig, modules: string[], options: RuntimeOptions): Promise<ExportInfo[]> {
+    const inspector = new Piscina({
+      filename: REPLICA_ENTRY,
+      workerData: {
+        appName: config.name,
+        appDir: config.dir,
+        modules,
+        env: { APP_NAME: config.name, PROJECT_ID: options.projectId },
+        logLevel: options.logLevel,
+        prettyLogs: options.prettyLogs,
+      } satisfies ReplicaData,
+      minThreads: 0,
+      maxThreads: 1,
+      atomics: 'disabled',
+    });
+    try {
+      const result = (await inspector.run({ type: 'inspect' })) as InspectResult;
+      if (!result.ok) {
+        const err = new Error(result.error.message);
+        err.name = result.error.name;
+        if (result.error.stack) err.stack = result.error.stack;
+        throw err;
+      }
+      return result.exports;
+    } finally {
+      await inspector.destroy();
+    }
+  }
+
+  get stats(): { replicas: number; busy: number; queued: number } {
+    return { replicas: this.pool.threads.length, busy: this.admission.inFlight, queued: this.admission.waiting };
+  }
+
+  /** Refuses a run at once when the queue is full, before a run exists for it. */
+  assertCanAccept(): void {
+    if (this.admission.full) {
+      throw new CerebriumLocalError(
+        429,
+        'unavailable_error',
+        'queue_full',
+        `App "${this.config.name}" has ${this.admission.waiting} runs waiting, its limit; try again shortly`,
+      );
+    }
+  }
+
+  execute(run: Run, stream: ChunkEncoding | false): RunExecution {
+    const { port1, port2 } = new MessageChannel();
+    const channel = new RunChannel(port1, () => run.markRunning());
+    const settled = this.drive(run, channel, port2, stream);
+    return { chunks: () => channel.chunks(), settled };
+  }
+
+  private async drive(run: Run, channel: RunChannel, port: MessagePort, stream: ChunkEncoding | false): Promise<Run> {
+    try {
+      await this.admission.acquire(run.cancelSignal);
+    } catch (reason) {
+      channel.close({ ok: false, error: { name: 'Cancelled', message: String(reason), aborted: true }, runTimeMs: 0 });
+      if (run.cancelSignal.aborted) run.cancel(`Cancelled while queued: ${String(run.cancelSignal.reason)}`);
+      else run.fail({ name: 'QueueFull', message: String(reason) });
+      return run;
+    }
+
+    const onCancel = () => channel.abort(String(run.cancelSignal.reason));
+    run.cancelSignal.addEventListener('abort', onCancel, { once: true });
+    const admitted = performance.now();
+    try {
+      const task: RunTask = {
+        type: 'run',
+        runId: run.id,
+        projectId: run.projectId,
+        functionName: run.functionName,
+        params: run.params,
+        stream,
+        port,
+      };
+      this.pool.run(task, { transferList: [port] }).catch((err: unknown) => {
+        // Only a replica that died rejects: user errors come back as results.
+        channel.close({ ok: false, error: replicaCrashed(err), runTimeMs: performance.now() - admitted });
+      });
+      const result: RunResult = await channel.ended;
+      if (result.ok) run.succeed(result.json, result.runTimeMs, result.statusCode);
+      else if (result.error.aborted && run.cancelSignal.aborted) run.cancel(String(run.cancelSignal.reason), result.runTimeMs);
+      else run.fail(result.error, result.runTimeMs);
+      return run;
+    } finally {
+      run.cancelSignal.removeEventListener('abort', onCancel);
+      this.admission.release();
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close({ force: false });
+  }
+}
+
+function replicaCrashed(err: unknown): SerializedError {
+  const detail = err instanceof Error ? err.message : String(err);
+  return {
+    name: 'ReplicaCrashed',
+    message: `The replica running this function crashed (${detail}); a new replica takes its place`,
+    crashed: true,
+  };
+}

@@ -1,0 +1,211 @@
+// The body of a replica: piscina calls the default export once per task. The app's modules are
+// imported once per replica and kept, so whatever they load (models, tokenisers) stays warm.
+import { workerData } from 'node:worker_threads';
+import { performance } from 'node:perf_hooks';
+import type { MessagePort } from 'node:worker_threads';
+import { createLogger, type Logger } from '../log.ts';
+import { serializeError, type SerializedError } from '../errors.ts';
+import type { FunctionContext } from '../index.ts';
+import { loadFunctions, type LoadedExport } from './load-functions.ts';
+import { toSseFrame } from './sse-frame.ts';
+import {
+  CHUNK_CREDIT_WINDOW,
+  type InspectResult,
+  type InspectTask,
+  type ReplicaData,
+  type ReplicaMessage,
+  type RunResult,
+  type RunTask,
+  type ServerMessage,
+} from './protocol.ts';
+
+const data = workerData as ReplicaData;
+Object.assign(process.env, data.env);
+
+const log: Logger = createLogger({ level: data.logLevel, pretty: data.prettyLogs }, { app: data.appName });
+
+let functions: Promise<Map<string, LoadedExport>> | undefined;
+const appFunctions = () => (functions ??= loadFunctions(data.appDir, data.modules));
+
+export default async function handle(task: RunTask | InspectTask): Promise<RunResult | InspectResult> {
+  if (task.type === 'inspect') return inspect();
+  return run(task);
+}
+
+async function inspect(): Promise<InspectResult> {
+  try {
+    const loaded = await appFunctions();
+    return { ok: true, exports: [...loaded.values()].map((e) => e.info) };
+  } catch (err) {
+    return { ok: false, error: serializeError(err) };
+  }
+}
+
+/** Chunks may run ahead of the client by a window of credits; the server refills it as it sends. */
+class CreditGate {
+  private credits = CHUNK_CREDIT_WINDOW;
+  private waiter: (() => void) | undefined;
+
+  add(n: number): void {
+    this.credits += n;
+    this.release();
+  }
+
+  release(): void {
+    const waiter = this.waiter;
+    this.waiter = undefined;
+    waiter?.();
+  }
+
+  async take(signal: AbortSignal): Promise<void> {
+    while (this.credits <= 0 && !signal.aborted) {
+      await new Promise<void>((resolve) => (this.waiter = resolve));
+    }
+    this.credits -= 1;
+  }
+}
+
+async function run(task: RunTask): Promise<RunResult> {
+  const { port } = task;
+  const controller = new AbortController();
+  const gate = new CreditGate();
+  port.on('message', (message: ServerMessage) => {
+    if (message.type === 'abort') {
+      controller.abort(abortError(message.reason));
+      gate.release();
+    } else if (message.type === 'credit') {
+      gate.add(message.n);
+    }
+  });
+
+  const post = (message: ReplicaMessage | { type: 'end'; result: RunResult }) => port.postMessage(message);
+  post({ type: 'started' });
+
+  const started = performance.now();
+  let result: RunResult;
+  try {
+    const value = await invoke(task, controller.signal, port, gate);
+    const runTimeMs = performance.now() - started;
+    result = encodeResult(value, runTimeMs);
+  } catch (err) {
+    const error = serializeError(err);
+    if (controller.signal.aborted) error.aborted = true;
+    result = { ok: false, error, runTimeMs: performance.now() - started };
+  }
+  // The result goes on the run's own port, after every chunk, so the server sees them in order.
+  post({ type: 'end', result });
+  port.close();
+  return result;
+}
+
+async function invoke(task: RunTask, signal: AbortSignal, port: MessagePort, gate: CreditGate): Promise<unknown> {
+  const loaded = (await appFunctions()).get(task.functionName);
+  if (!loaded || typeof loaded.value !== 'function') {
+    throw new Error(`Function "${task.functionName}" is not an export of app "${data.appName}"`);
+  }
+  const ctx: FunctionContext = {
+    runId: task.runId,
+    projectId: task.projectId,
+    appName: data.appName,
+    functionName: task.functionName,
+    signal,
+    log: log.child({ run_id: task.runId, function: task.functionName }),
+    env: process.env,
+  };
+  const fn = loaded.value as (params: unknown, ctx: FunctionContext) => unknown;
+  const value: unknown = await fn(task.params, ctx);
+  if (!isGenerator(value)) return value;
+  return task.stream ? streamChunks(value, task.stream, signal, port, gate) : gatherChunks(value, signal);
+}
+
+type AnyGenerator = AsyncGenerator<unknown, unknown, undefined> | Generator<unknown, unknown, undefined>;
+
+function isGenerator(value: unknown): value is AnyGenerator {
+  const tag = Object.prototype.toString.call(value);
+  return tag === '[object AsyncGenerator]' || tag === '[object Generator]';
+}
+
+const ABORTED = Symbol('aborted');
+
+/** Resolves when the signal aborts, so a pending `next()` can be abandoned at once. */
+function whenAborted(signal: AbortSignal): Promise<typeof ABORTED> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve(ABORTED);
+    else signal.addEventListener('abort', () => resolve(ABORTED), { once: true });
+  });
+}
+
+/** Walks a generator until it ends or the run is aborted; on abort its `finally` runs. */
+async function eachChunk(gen: AnyGenerator, signal: AbortSignal, onChunk: (chunk: unknown) => Promise<void> | void) {
+  const aborted = whenAborted(signal);
+  try {
+    for (;;) {
+      const step = await Promise.race([gen.next(), aborted]);
+      if (step === ABORTED || step.done) break;
+      await onChunk(step.value);
+      if (signal.aborted) break;
+    }
+  } finally {
+    // Runs the generator's own `finally` when we stopped early (abort, or an error sending a chunk).
+    // Not awaited past the abort: a generator stuck in an await that ignores the signal must not
+    // hold the run open.
+    const closing = Promise.resolve(gen.return(undefined)).catch(() => undefined);
+    await Promise.race([closing, aborted]);
+  }
+  if (signal.aborted) throw signal.reason;
+}
+
+async function streamChunks(
+  gen: AnyGenerator,
+  encoding: 'sse' | 'raw',
+  signal: AbortSignal,
+  port: MessagePort,
+  gate: CreditGate,
+): Promise<unknown> {
+  let sent = 0;
+  await eachChunk(gen, signal, async (chunk) => {
+    await gate.take(signal);
+    if (signal.aborted) return;
+    const message: ReplicaMessage = { type: 'chunk', data: encoding === 'sse' ? toSseFrame(chunk) : chunk };
+    port.postMessage(message);
+    sent += 1;
+  });
+  return { chunks: sent };
+}
+
+/** A generator called without streaming: its chunks become one result. */
+async function gatherChunks(gen: AnyGenerator, signal: AbortSignal): Promise<unknown> {
+  const chunks: unknown[] = [];
+  await eachChunk(gen, signal, (chunk) => {
+    chunks.push(chunk);
+  });
+  return chunks.every((c) => typeof c === 'string') ? chunks.join('') : chunks;
+}
+
+/** JSON-encodes the result here, off the server thread, and reads `status_code`. */
+function encodeResult(value: unknown, runTimeMs: number): RunResult {
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(value === undefined ? null : value);
+  } catch (err) {
+    const cause = err instanceof Error ? err.message : String(err);
+    const error: SerializedError = {
+      name: 'TypeError',
+      message: `The function's result cannot be encoded as JSON: ${cause}`,
+      notSerialisable: true,
+    };
+    return { ok: false, error, runTimeMs };
+  }
+  const result: RunResult = { ok: true, json: json ?? 'null', runTimeMs };
+  const statusCode = (value as { status_code?: unknown } | null)?.status_code;
+  if (typeof value === 'object' && Number.isInteger(statusCode) && (statusCode as number) >= 100 && (statusCode as number) <= 599) {
+    result.statusCode = statusCode as number;
+  }
+  return result;
+}
+
+function abortError(reason: string): Error {
+  const err = new Error(reason);
+  err.name = 'AbortError';
+  return err;
+}

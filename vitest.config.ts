@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+    // Each file starts real servers with worker threads; on 2 cores, two files at a time is plenty.
+    maxWorkers: 2,
+    minWorkers: 1,
+  },
+});
