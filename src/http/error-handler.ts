@@ -8,7 +8,7 @@ export interface ErrorBody {
   error: { message: string; type: string; code: string; [detail: string]: unknown };
 }
 
-export function errorBody(err: CerebriumLocalError, runId?: string): ErrorBody {
+export function errorBody(err: CerebriumLocalError, runId = err.runId): ErrorBody {
   const body: ErrorBody = { error: { message: err.message, type: err.type, code: err.code, ...err.details } };
   return runId ? { run_id: runId, ...body } : body;
 }
@@ -26,8 +26,8 @@ function fromFastify(err: FastifyError): CerebriumLocalError {
   return new CerebriumLocalError(500, 'server_error', 'internal_error', 'Internal server error');
 }
 
-export function sendError(reply: FastifyReply, err: CerebriumLocalError, runId?: string): FastifyReply {
-  return reply.code(err.statusCode).type('application/json; charset=utf-8').send(errorBody(err, runId));
+export function sendError(reply: FastifyReply, err: CerebriumLocalError): FastifyReply {
+  return reply.code(err.statusCode).type('application/json; charset=utf-8').send(errorBody(err));
 }
 
 export function registerErrorHandling(server: FastifyInstance): void {
@@ -36,8 +36,7 @@ export function registerErrorHandling(server: FastifyInstance): void {
     if (known.statusCode >= 500 && !(err instanceof CerebriumLocalError)) {
       request.log.error({ err }, 'unexpected error');
     }
-    const runId = err instanceof CerebriumLocalError ? err.runId : undefined;
-    return sendError(reply, known, runId);
+    return sendError(reply, known);
   });
   server.setNotFoundHandler((request, reply) =>
     sendError(
