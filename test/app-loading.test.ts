@@ -60,6 +60,27 @@ describe('app layout', () => {
     }
   });
 
+  it("an app outside this repository imports 'cerebrium-local' with no install of its own", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cl-outside-'));
+    await writeFile(join(dir, 'cerebrium.toml'), '[cerebrium.deployment]\nname = "outside"\n');
+    await writeFile(join(dir, 'package.json'), '{"type": "module"}\n');
+    await writeFile(
+      join(dir, 'main.ts'),
+      [
+        "import { defineFunction, Type } from 'cerebrium-local';",
+        'export const shout = defineFunction({ params: Type.Object({ text: Type.String() }) }, ({ text }) => text.toUpperCase());',
+      ].join('\n'),
+    );
+    const server = await startTestServer([dir]);
+    try {
+      const ok = await server.post('/v4/p-test/outside/shout', { text: 'hi' });
+      expect(((await ok.json()) as { result: string }).result).toBe('HI');
+      expect((await server.post('/v4/p-test/outside/shout', { text: 1 })).status).toBe(422);
+    } finally {
+      await server.close();
+    }
+  });
+
   it('serves several apps from one server', async () => {
     const server = await startTestServer([fixture('functions-app'), fixture('basic-app')]);
     try {

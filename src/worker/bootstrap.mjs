@@ -1,7 +1,10 @@
-// Entry point of every replica thread. tsx registers its loader per thread, so a replica must
-// register it itself before it can import the replica code and the user's TypeScript modules.
-import { register } from 'tsx/esm/api';
+// Entry point of every replica thread. Loader hooks are registered per thread, so a replica
+// registers tsx (user apps and this project are TypeScript) and the 'cerebrium-local' resolver
+// itself, before it imports the replica code and the user's modules.
+import { register as registerHook } from 'node:module';
+import { register as registerTsx } from 'tsx/esm/api';
 
-register();
+registerHook('./resolve-self.mjs', import.meta.url);
+registerTsx();
 const replica = await import('./replica.ts');
 export default replica.default;

@@ -23,11 +23,26 @@ export class AppModuleError extends Error {
   override name = 'AppModuleError';
 }
 
+async function importModule(file: string, shownFile: string): Promise<Record<string, unknown>> {
+  try {
+    return (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+  } catch (err) {
+    // A .ts file in a folder with no package.json is CommonJS to Node, and ES imports then fail
+    // with errors about require(): say what to change.
+    if (err instanceof Error && /require\(\)|require is not defined|Cannot use import statement/.test(err.message) && /\.ts$/.test(file)) {
+      err.message +=
+        `\n(${shownFile} was loaded as CommonJS: add a package.json with "type": "module" to the app folder, ` +
+        'or name the file with .mts)';
+    }
+    throw err;
+  }
+}
+
 export async function loadFunctions(appDir: string, modules: string[]): Promise<Map<string, LoadedExport>> {
   const found = new Map<string, LoadedExport>();
   for (const file of modules) {
-    const mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
     const shownFile = relative(appDir, file) || file;
+    const mod = await importModule(file, shownFile);
     for (const [name, value] of Object.entries(mod)) {
       if (name === 'default') continue;
       const earlier = found.get(name);

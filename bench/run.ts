@@ -1,0 +1,288 @@
+// `npm run bench [-- --quick]`: measures the emulator against bare baselines run side by side in
+// the same run, on loopback, and writes bench/RESULTS.md and bench/results.json.
+// Every server under test is its own process; the load comes from this one.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { openSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+
+const quick = process.argv.includes('--quick');
+const REPS = 3;
+const LOAD_SECONDS = quick ? 2 : 8;
+const CONNECTIONS = 50;
+const STREAM_CHUNKS = 10_000;
+const MEMORY_CALLS = quick ? 20_000 : 100_000;
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const benchApp = join(root, 'bench/apps/trivial');
+const coldApp = join(root, 'bench/apps/cold');
+
+interface Server {
+  url: string;
+  pid: number;
+  child: ChildProcess;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      probe.close(() => resolve(port));
+    });
+    probe.on('error', reject);
+  });
+}
+
+async function waitReady(url: string, child: ChildProcess): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
+    try {
+      if ((await fetch(`${url}/ready`)).status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${url} never became ready`);
+}
+
+/** Starts a server process; its log goes to a file so reading it costs the load generator nothing. */
+async function startProcess(name: string, args: string[], env: Record<string, string> = {}): Promise<Server> {
+  const port = await freePort();
+  const log = openSync(join(tmpdir(), `cerebrium-local-bench-${name}.log`), 'w');
+  const child = spawn(process.execPath, args, {
+    cwd: root,
+    stdio: ['ignore', log, log],
+    env: { ...process.env, PORT: String(port), LOG_FORMAT: 'json', ...env },
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitReady(url, child);
+  return { url, pid: child.pid ?? 0, child };
+}
+
+async function stopProcess(server: Server): Promise<void> {
+  server.child.kill('SIGTERM');
+  await new Promise((resolve) => server.child.once('exit', resolve));
+}
+
+function rssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return kb / 1024;
+}
+
+interface LoadFigures {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+}
+
+async function load(url: string, options: { seconds?: number; amount?: number } = {}): Promise<LoadFigures> {
+  const result = await autocannon({
+    url,
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: '{}',
+    connections: CONNECTIONS,
+    duration: options.seconds ?? LOAD_SECONDS,
+    amount: options.amount,
+  });
+  return {
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    errors: result.errors + result.timeouts + result.non2xx,
+  };
+}
+
+interface StreamFigures {
+  eventsPerSecond: number;
+  ttfbMs: number;
+  events: number;
+}
+
+async function readStream(url: string): Promise<StreamFigures> {
+  const started = performance.now();
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+    body: JSON.stringify({ count: STREAM_CHUNKS }),
+  });
+  let ttfb = 0;
+  let events = 0;
+  const decoder = new TextDecoder();
+  for await (const bytes of res.body as unknown as AsyncIterable<Uint8Array>) {
+    if (ttfb === 0) ttfb = performance.now() - started;
+    // Counting blank-line separators is enough to count events, and costs both servers alike.
+    events += decoder.decode(bytes, { stream: true }).split('\n\n').length - 1;
+  }
+  const seconds = (performance.now() - started) / 1000;
+  if (events !== STREAM_CHUNKS) throw new Error(`${url}: expected ${STREAM_CHUNKS} events, got ${events}`);
+  return { eventsPerSecond: events / seconds, ttfbMs: ttfb, events };
+}
+
+async function timedCall(url: string): Promise<number> {
+  const started = performance.now();
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+  await res.arrayBuffer();
+  if (res.status !== 200) throw new Error(`${url}: ${res.status}`);
+  return performance.now() - started;
+}
+
+interface Spread {
+  min: number;
+  median: number;
+  max: number;
+}
+
+function spread(values: number[]): Spread {
+  const sorted = [...values].sort((a, b) => a - b);
+  return { min: sorted[0], median: sorted[Math.floor(sorted.length / 2)], max: sorted[sorted.length - 1] };
+}
+
+interface Row {
+  measure: string;
+  unit: string;
+  emulator: Spread;
+  baseline: Spread;
+  baselineName: string;
+  /** emulator median / baseline median */
+  ratio: number;
+}
+
+const rows: Row[] = [];
+function addRow(measure: string, unit: string, emulator: number[], baseline: number[], baselineName: string): void {
+  const e = spread(emulator);
+  const b = spread(baseline);
+  rows.push({ measure, unit, emulator: e, baseline: b, baselineName, ratio: e.median / b.median });
+  const fmt = (s: Spread) => `${s.median.toFixed(2)} (${s.min.toFixed(2)}–${s.max.toFixed(2)})`;
+  console.log(`${measure}: emulator ${fmt(e)} ${unit} | ${baselineName} ${fmt(b)} | ratio ${(e.median / b.median).toFixed(3)}`);
+}
+
+async function benchSyncAndStreams(): Promise<void> {
+  const bare = await startProcess('bare', [join(root, 'bin/run-ts.mjs'), join(root, 'bench/bare-server.ts')]);
+  const emulator = await startProcess('emulator', [join(root, 'bin/cerebrium-local.mjs'), 'serve', benchApp, '--log-level', 'info']);
+  try {
+    const bareUrl = `${bare.url}/bare/hello`;
+    const emuUrl = `${emulator.url}/v4/p-bench/bench/hello`;
+    // Warm both (JIT, replicas) before measuring.
+    await load(bareUrl, { seconds: 1 });
+    await load(emuUrl, { seconds: 1 });
+
+    const sync = { emu: [] as LoadFigures[], bare: [] as LoadFigures[] };
+    for (let rep = 0; rep < REPS; rep += 1) {
+      sync.bare.push(await load(bareUrl));
+      sync.emu.push(await load(emuUrl));
+    }
+    const errors = sync.emu.reduce((n, f) => n + f.errors, 0) + sync.bare.reduce((n, f) => n + f.errors, 0);
+    if (errors > 0) console.warn(`sync load saw ${errors} errors`);
+    addRow('sync invoke, trivial function: throughput', 'req/s', sync.emu.map((f) => f.rps), sync.bare.map((f) => f.rps), 'bare Fastify route');
+    addRow('sync invoke: p50 latency', 'ms', sync.emu.map((f) => f.p50), sync.bare.map((f) => f.p50), 'bare Fastify route');
+    addRow('sync invoke: p99 latency', 'ms', sync.emu.map((f) => f.p99), sync.bare.map((f) => f.p99), 'bare Fastify route');
+
+    const streams = { emu: [] as StreamFigures[], bare: [] as StreamFigures[] };
+    await readStream(`${bare.url}/bare/chunks`);
+    await readStream(`${emulator.url}/v4/p-bench/bench/chunks`);
+    for (let rep = 0; rep < REPS; rep += 1) {
+      streams.bare.push(await readStream(`${bare.url}/bare/chunks`));
+      streams.emu.push(await readStream(`${emulator.url}/v4/p-bench/bench/chunks`));
+    }
+    const label = `SSE, one stream of ${STREAM_CHUNKS.toLocaleString('en')} small chunks`;
+    addRow(`${label}: events/s`, 'events/s', streams.emu.map((s) => s.eventsPerSecond), streams.bare.map((s) => s.eventsPerSecond), 'bare Fastify SSE route (in-process generator)');
+    addRow(`${label}: time to first byte`, 'ms', streams.emu.map((s) => s.ttfbMs), streams.bare.map((s) => s.ttfbMs), 'bare Fastify SSE route (in-process generator)');
+
+    // Memory of the emulator process (server thread and replicas), against the bare server's.
+    const idle = { emu: rssMb(emulator.pid), bare: rssMb(bare.pid) };
+    const peak = { emu: 0, bare: 0 };
+    const sample = setInterval(() => {
+      peak.emu = Math.max(peak.emu, rssMb(emulator.pid));
+      peak.bare = Math.max(peak.bare, rssMb(bare.pid));
+    }, 100);
+    await load(emuUrl, { amount: MEMORY_CALLS });
+    await load(bareUrl, { amount: MEMORY_CALLS });
+    clearInterval(sample);
+    await new Promise((r) => setTimeout(r, 1_000));
+    const after = { emu: rssMb(emulator.pid), bare: rssMb(bare.pid) };
+    addRow('RSS idle (after warm-up)', 'MB', [idle.emu], [idle.bare], 'bare Fastify process');
+    addRow('RSS peak under load', 'MB', [peak.emu], [peak.bare], 'bare Fastify process');
+    addRow(`RSS after ${MEMORY_CALLS.toLocaleString('en')} more calls`, 'MB', [after.emu], [after.bare], 'bare Fastify process');
+  } finally {
+    await stopProcess(emulator);
+    await stopProcess(bare);
+  }
+}
+
+/** First call after the replica has cooled down (a new thread imports the app) vs a warm call. */
+async function benchColdStart(): Promise<void> {
+  const emulator = await startProcess('cold', [join(root, 'bin/cerebrium-local.mjs'), 'serve', coldApp, '--log-level', 'warn']);
+  const url = `${emulator.url}/v4/p-bench/cold/hello`;
+  const replicas = async () =>
+    ((await (await fetch(`${emulator.url}/ready`)).json()) as { apps: { cold: { replicas: number } } }).apps.cold.replicas;
+  try {
+    const cold: number[] = [];
+    const warm: number[] = [];
+    for (let rep = 0; rep < REPS; rep += 1) {
+      const deadline = Date.now() + 15_000;
+      while ((await replicas()) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      cold.push(await timedCall(url));
+      warm.push(await timedCall(url));
+    }
+    addRow('call needing a new replica (cold start)', 'ms', cold, warm, 'warm call to the same replica');
+  } finally {
+    await stopProcess(emulator);
+  }
+}
+
+function machine(): Record<string, string | number> {
+  return {
+    cpu: cpus()[0]?.model ?? 'unknown',
+    cores: cpus().length,
+    memoryGb: Math.round(totalmem() / 1024 ** 3),
+    node: process.version,
+    date: new Date().toISOString(),
+    command: `npm run bench${quick ? ' -- --quick' : ''}`,
+  };
+}
+
+function writeResults(info: Record<string, string | number>): void {
+  const json = { machine: info, repetitions: REPS, loadSeconds: LOAD_SECONDS, connections: CONNECTIONS, rows };
+  writeFileSync(join(root, 'bench/results.json'), `${JSON.stringify(json, null, 2)}\n`);
+  const fmt = (s: Spread) => `${s.median.toFixed(2)} (${s.min.toFixed(2)}–${s.max.toFixed(2)})`;
+  const lines = [
+    '# Benchmark results',
+    '',
+    `Command: \`${info.command}\` · ${info.date} · Node ${info.node} · ${info.cores} × ${info.cpu} · ${info.memoryGb} GiB`,
+    '',
+    `Each figure is the median (min–max) of ${REPS} repetitions unless the row says otherwise; load runs use autocannon`,
+    `with ${CONNECTIONS} connections for ${LOAD_SECONDS} s on loopback, from the same machine. The ratio is emulator ÷ baseline`,
+    '(above 1 is more for throughput, worse for latency and memory).',
+    '',
+    '| measure | emulator | baseline | baseline is | ratio |',
+    '| --- | --- | --- | --- | --- |',
+    ...rows.map((r) => `| ${r.measure} (${r.unit}) | ${fmt(r.emulator)} | ${fmt(r.baseline)} | ${r.baselineName} | ${r.ratio.toFixed(3)} |`),
+    '',
+    'Notes:',
+    '- The emulator logs one JSON line per run (log level info), as it does by default; the bare server logs nothing.',
+    '- Memory rows are single readings of VmRSS, emulator process (server thread and its replicas) against the bare process.',
+    '- Cold start: an app with min_replicas = 0 and cooldown = 1 s; the cold call waits for a new replica thread to start',
+    '  and import the app through tsx, the warm call right after reuses it. Round-trip latency seen by the client.',
+    '- Not measured yet: embeddings (needs the demo embedding model).',
+    '',
+  ];
+  writeFileSync(join(root, 'bench/RESULTS.md'), lines.join('\n'));
+}
+
+const info = machine();
+console.log(`bench: ${JSON.stringify(info)}`);
+await benchSyncAndStreams();
+await benchColdStart();
+writeResults(info);
+console.log('wrote bench/RESULTS.md and bench/results.json');
