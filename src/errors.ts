@@ -4,9 +4,12 @@
 
 export type ErrorType =
   | 'invalid_request_error'
+  | 'authentication_error'
+  | 'permission_error'
   | 'not_found_error'
   | 'validation_error'
   | 'function_error'
+  | 'timeout_error'
   | 'server_error'
   | 'unavailable_error';
 
@@ -21,6 +24,8 @@ export class CerebriumLocalError extends Error {
   readonly details: ErrorDetails | undefined;
   /** The run this error ended, when one existed: its id goes in the body. */
   runId: string | undefined;
+  /** Response headers that belong with this error (Retry-After on 429). */
+  headers: Record<string, string> | undefined;
 
   constructor(statusCode: number, type: ErrorType, code: string, message: string, details?: ErrorDetails) {
     super(message);
@@ -65,6 +70,8 @@ export interface SerializedError {
   notSerialisable?: boolean;
   /** Set when the replica itself died (process.exit, out of memory, an uncaught error). */
   crashed?: boolean;
+  /** Set when the run outlived response_grace_period. */
+  timedOut?: boolean;
 }
 
 export function serializeError(err: unknown): SerializedError {
@@ -83,6 +90,9 @@ export function serializeError(err: unknown): SerializedError {
 export function functionFailed(err: SerializedError, includeStack: boolean): CerebriumLocalError {
   if (err.notSerialisable) {
     return new CerebriumLocalError(500, 'function_error', 'result_not_serialisable', err.message);
+  }
+  if (err.timedOut) {
+    return new CerebriumLocalError(504, 'timeout_error', 'response_grace_period_exceeded', err.message);
   }
   if (err.crashed) {
     return new CerebriumLocalError(500, 'server_error', 'replica_crashed', err.message);

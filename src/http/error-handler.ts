@@ -14,7 +14,7 @@ export function errorBody(err: CerebriumLocalError, runId = err.runId): ErrorBod
 }
 
 /** Errors Fastify itself raises, in the project's terms. */
-function fromFastify(err: FastifyError): CerebriumLocalError {
+export function fromFastify(err: FastifyError): CerebriumLocalError {
   if (err instanceof CerebriumLocalError) return err;
   if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
     return new CerebriumLocalError(413, 'invalid_request_error', 'body_too_large', `The body is larger than the limit: ${err.message}`);
@@ -27,6 +27,7 @@ function fromFastify(err: FastifyError): CerebriumLocalError {
 }
 
 export function sendError(reply: FastifyReply, err: CerebriumLocalError): FastifyReply {
+  if (err.headers) reply.headers(err.headers);
   return reply.code(err.statusCode).type('application/json; charset=utf-8').send(errorBody(err));
 }
 

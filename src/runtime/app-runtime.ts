@@ -28,6 +28,8 @@ export interface RuntimeOptions {
   prettyLogs: boolean;
   /** Runs that may wait for capacity before callers get 429. */
   maxQueue: number;
+  /** How long an aborted function gets to return before its replica is replaced. */
+  abortGraceMs: number;
 }
 
 export interface RunExecution {
@@ -45,7 +47,7 @@ export class AppRuntime {
   constructor(
     readonly config: AppConfig,
     modules: string[],
-    options: RuntimeOptions,
+    private readonly options: RuntimeOptions,
   ) {
     const { scaling, hardware } = config;
     this.replicaData = {
@@ -109,34 +111,58 @@ export class AppRuntime {
   /** Refuses a run at once when the queue is full, before a run exists for it. */
   assertCanAccept(): void {
     if (this.admission.full) {
-      throw new CerebriumLocalError(
+      const err = new CerebriumLocalError(
         429,
         'unavailable_error',
         'queue_full',
-        `App "${this.config.name}" has ${this.admission.waiting} runs waiting, its limit; try again shortly`,
+        `App "${this.config.name}" has ${this.admission.waiting} runs waiting for capacity, its limit (--max-queue); try again shortly`,
       );
+      err.headers = { 'retry-after': '1' };
+      throw err;
     }
   }
 
   execute(run: Run, stream: ChunkEncoding | false): RunExecution {
     const { port1, port2 } = new MessageChannel();
     const channel = new RunChannel(port1, () => run.markRunning());
-    const settled = this.drive(run, channel, port2, stream);
-    return { chunks: () => channel.chunks(), settled };
+    // The caller's answer waits for the run's final state, not for the replica: a run that timed out
+    // is answered at once, while its replica may take a little longer to stop.
+    void this.drive(run, channel, port2, stream);
+    return { chunks: () => channel.chunks(), settled: run.settled() };
   }
 
-  private async drive(run: Run, channel: RunChannel, port: MessagePort, stream: ChunkEncoding | false): Promise<Run> {
+  private async drive(run: Run, channel: RunChannel, port: MessagePort, stream: ChunkEncoding | false): Promise<void> {
+    const graceMs = this.config.scaling.responseGracePeriod * 1000;
+    const deadline = new AbortController();
+    const deadlineTimer = setTimeout(() => {
+      deadline.abort();
+      if (!run.done) run.fail(timedOut(this.config.scaling.responseGracePeriod));
+    }, graceMs);
+    // Stop waiting or running when the caller cancels or the grace period ends, whichever is first.
+    const stop = AbortSignal.any([run.cancelSignal, deadline.signal]);
+
     try {
-      await this.admission.acquire(run.cancelSignal);
+      await this.admission.acquire(stop);
     } catch (reason) {
+      clearTimeout(deadlineTimer);
       channel.close({ ok: false, error: { name: 'Cancelled', message: String(reason), aborted: true }, runTimeMs: 0 });
+      if (run.done) return;
       if (run.cancelSignal.aborted) run.cancel(`Cancelled while queued: ${String(run.cancelSignal.reason)}`);
       else run.fail({ name: 'QueueFull', message: String(reason) });
-      return run;
+      return;
     }
 
-    const onCancel = () => channel.abort(String(run.cancelSignal.reason));
-    run.cancelSignal.addEventListener('abort', onCancel, { once: true });
+    // Aborting piscina's signal terminates the thread running the task: kept for functions that
+    // ignore ctx.signal, so their replica is replaced and its capacity comes back.
+    const replace = new AbortController();
+    let replaceTimer: NodeJS.Timeout | undefined;
+    const onStop = () => {
+      channel.abort(run.cancelSignal.aborted ? String(run.cancelSignal.reason) : 'The run exceeded response_grace_period');
+      replaceTimer = setTimeout(() => replace.abort(), this.options.abortGraceMs);
+    };
+    if (stop.aborted) onStop();
+    else stop.addEventListener('abort', onStop, { once: true });
+
     const admitted = performance.now();
     try {
       const task: RunTask = {
@@ -148,17 +174,20 @@ export class AppRuntime {
         stream,
         port,
       };
-      this.pool.run(task, { transferList: [port] }).catch((err: unknown) => {
-        // Only a replica that died rejects: user errors come back as results.
-        channel.close({ ok: false, error: replicaCrashed(err), runTimeMs: performance.now() - admitted });
+      this.pool.run(task, { transferList: [port], signal: replace.signal }).catch((err: unknown) => {
+        // Only a replica that died (or was replaced) rejects: user errors come back as results.
+        const error = replace.signal.aborted ? replacedAfterAbort(this.options.abortGraceMs) : replicaCrashed(err);
+        channel.close({ ok: false, error, runTimeMs: performance.now() - admitted });
       });
       const result: RunResult = await channel.ended;
+      if (run.done) return; // timed out already; the caller has had its 504
       if (result.ok) run.succeed(result.json, result.runTimeMs, result.statusCode);
-      else if (result.error.aborted && run.cancelSignal.aborted) run.cancel(String(run.cancelSignal.reason), result.runTimeMs);
+      else if (run.cancelSignal.aborted) run.cancel(String(run.cancelSignal.reason), result.runTimeMs);
       else run.fail(result.error, result.runTimeMs);
-      return run;
     } finally {
-      run.cancelSignal.removeEventListener('abort', onCancel);
+      clearTimeout(deadlineTimer);
+      clearTimeout(replaceTimer);
+      stop.removeEventListener('abort', onStop);
       this.admission.release();
     }
   }
@@ -166,6 +195,22 @@ export class AppRuntime {
   async close(): Promise<void> {
     await this.pool.close({ force: false });
   }
+}
+
+function timedOut(graceSeconds: number): SerializedError {
+  return {
+    name: 'TimeoutError',
+    message: `The run did not finish within response_grace_period (${graceSeconds} s); it was aborted`,
+    timedOut: true,
+  };
+}
+
+function replacedAfterAbort(abortGraceMs: number): SerializedError {
+  return {
+    name: 'ReplicaReplaced',
+    message: `The function did not stop within ${abortGraceMs} ms of being aborted; its replica was replaced`,
+    crashed: true,
+  };
 }
 
 function replicaCrashed(err: unknown): SerializedError {
