@@ -13,6 +13,7 @@ import type {
   ExportInfo,
   InspectResult,
   ReplicaData,
+  ReplicaModelSettings,
   RunResult,
   RunTask,
 } from '../worker/protocol.ts';
@@ -30,6 +31,8 @@ export interface RuntimeOptions {
   maxQueue: number;
   /** How long an aborted function gets to return before its replica is replaced. */
   abortGraceMs: number;
+  /** --execution-provider: where model sessions' provider chain starts, instead of compute's choice. */
+  executionProvider?: string;
 }
 
 export interface RunExecution {
@@ -57,6 +60,7 @@ export class AppRuntime {
       env: { APP_NAME: config.name, PROJECT_ID: options.projectId },
       logLevel: options.logLevel,
       prettyLogs: options.prettyLogs,
+      models: modelSettings(config, options),
     };
     this.admission = new AdmissionQueue(scaling.maxReplicas * scaling.replicaConcurrency, options.maxQueue);
     this.pool = new Piscina({
@@ -85,6 +89,7 @@ export class AppRuntime {
         env: { APP_NAME: config.name, PROJECT_ID: options.projectId },
         logLevel: options.logLevel,
         prettyLogs: options.prettyLogs,
+        models: modelSettings(config, options),
       } satisfies ReplicaData,
       minThreads: 0,
       maxThreads: 1,
@@ -124,14 +129,24 @@ export class AppRuntime {
 
   execute(run: Run, stream: ChunkEncoding | false): RunExecution {
     const { port1, port2 } = new MessageChannel();
-    const channel = new RunChannel(port1, () => run.markRunning());
+    const placement: { threadId?: number } = {};
+    const channel = new RunChannel(port1, (threadId) => {
+      placement.threadId = threadId;
+      run.markRunning();
+    });
     // The caller's answer waits for the run's final state, not for the replica: a run that timed out
     // is answered at once, while its replica may take a little longer to stop.
-    void this.drive(run, channel, port2, stream);
+    void this.drive(run, channel, port2, stream, placement);
     return { chunks: () => channel.chunks(), settled: run.settled() };
   }
 
-  private async drive(run: Run, channel: RunChannel, port: MessagePort, stream: ChunkEncoding | false): Promise<void> {
+  private async drive(
+    run: Run,
+    channel: RunChannel,
+    port: MessagePort,
+    stream: ChunkEncoding | false,
+    placement: { threadId?: number },
+  ): Promise<void> {
     const graceMs = this.config.scaling.responseGracePeriod * 1000;
     const deadline = new AbortController();
     const deadlineTimer = setTimeout(() => {
@@ -152,13 +167,19 @@ export class AppRuntime {
       return;
     }
 
-    // Aborting piscina's signal terminates the thread running the task: kept for functions that
-    // ignore ctx.signal, so their replica is replaced and its capacity comes back.
-    const replace = new AbortController();
+    // A function that ignores ctx.signal gets abortGraceMs to return; then its replica is
+    // terminated (piscina starts another), so capacity comes back. Not piscina's own task signal:
+    // piscina runs abortable tasks one per thread, which would defeat replica_concurrency.
+    let replaced = false;
     let replaceTimer: NodeJS.Timeout | undefined;
     const onStop = () => {
       channel.abort(run.cancelSignal.aborted ? String(run.cancelSignal.reason) : 'The run exceeded response_grace_period');
-      replaceTimer = setTimeout(() => replace.abort(), this.options.abortGraceMs);
+      replaceTimer = setTimeout(() => {
+        replaced = true;
+        const thread = this.pool.threads.find((t) => t.threadId === placement.threadId);
+        if (thread) void thread.terminate();
+        else channel.close({ ok: false, error: replacedAfterAbort(this.options.abortGraceMs), runTimeMs: 0 });
+      }, this.options.abortGraceMs);
     };
     if (stop.aborted) onStop();
     else stop.addEventListener('abort', onStop, { once: true });
@@ -174,9 +195,9 @@ export class AppRuntime {
         stream,
         port,
       };
-      this.pool.run(task, { transferList: [port], signal: replace.signal }).catch((err: unknown) => {
+      this.pool.run(task, { transferList: [port] }).catch((err: unknown) => {
         // Only a replica that died (or was replaced) rejects: user errors come back as results.
-        const error = replace.signal.aborted ? replacedAfterAbort(this.options.abortGraceMs) : replicaCrashed(err);
+        const error = replaced ? replacedAfterAbort(this.options.abortGraceMs) : replicaCrashed(err);
         channel.close({ ok: false, error, runTimeMs: performance.now() - admitted });
       });
       const result: RunResult = await channel.ended;
@@ -195,6 +216,17 @@ export class AppRuntime {
   async close(): Promise<void> {
     await this.pool.close({ force: false });
   }
+}
+
+/** What src/models needs to pick a provider and size its threads inside a replica. */
+function modelSettings(config: AppConfig, options: RuntimeOptions): ReplicaModelSettings {
+  const settings: ReplicaModelSettings = {
+    compute: config.hardware.compute,
+    cpu: config.hardware.cpu,
+    maxReplicas: config.scaling.maxReplicas,
+  };
+  if (options.executionProvider) settings.executionProvider = options.executionProvider;
+  return settings;
 }
 
 function timedOut(graceSeconds: number): SerializedError {

@@ -13,6 +13,17 @@ export interface ReplicaData {
   env: Record<string, string>;
   logLevel: string;
   prettyLogs: boolean;
+  /** What model sessions in this replica run on (src/models); defaults to CPU when absent. */
+  models?: ReplicaModelSettings;
+}
+
+/** From [cerebrium.hardware] and [cerebrium.scaling], plus the --execution-provider override. */
+export interface ReplicaModelSettings {
+  compute: string[];
+  cpu: number;
+  maxReplicas: number;
+  /** cuda, webgpu or cpu: where the provider chain starts instead of where compute says. */
+  executionProvider?: string;
 }
 
 export type FunctionKind = 'function' | 'generator' | 'async-generator';
@@ -39,7 +50,8 @@ export type RunResult =
 
 /** Replica → server, on the run's port. */
 export type ReplicaMessage =
-  | { type: 'started' }
+  /** `threadId` says which replica runs it, so a stuck one can be terminated. */
+  | { type: 'started'; threadId: number }
   | { type: 'chunk'; data: unknown };
 
 /** Server → replica, on the run's port. */

@@ -1,6 +1,6 @@
 // The body of a replica: piscina calls the default export once per task. The app's modules are
 // imported once per replica and kept, so whatever they load (models, tokenisers) stays warm.
-import { workerData } from 'node:worker_threads';
+import { threadId, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import type { MessagePort } from 'node:worker_threads';
 import { createLogger, type Logger } from '../log.ts';
@@ -79,7 +79,7 @@ async function run(task: RunTask): Promise<RunResult> {
   });
 
   const post = (message: ReplicaMessage | { type: 'end'; result: RunResult }) => port.postMessage(message);
-  post({ type: 'started' });
+  post({ type: 'started', threadId });
 
   const started = performance.now();
   let result: RunResult;
