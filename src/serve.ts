@@ -18,6 +18,8 @@ export interface ServeOptions {
   logDestination?: DestinationStream;
   bodyLimit?: number;
   maxQueue?: number;
+  /** How long an aborted function (timed out, or its caller left) gets before its replica is replaced. */
+  abortGraceMs?: number;
   sseHeartbeatMs?: number;
   exposeErrorStacks?: boolean;
   /** Where the start-up banner goes (function URLs); nowhere when absent. */
@@ -43,6 +45,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     logLevel: options.logLevel,
     prettyLogs: pretty,
     maxQueue: options.maxQueue ?? 1000,
+    abortGraceMs: options.abortGraceMs ?? 5_000,
   });
   const warnings = await registry.loadConfigs(options.appDirs);
   for (const warning of warnings) logger.warn(warning);

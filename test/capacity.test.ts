@@ -1,5 +1,5 @@
 // Replicas, queueing, cold starts, timeouts and crashes, over a real socket, against
-// test/fixtures/capacity-app (max_replicas = 2, replica_concurrency = 1, response_grace_period = 2 s).
+// test/fixtures/capacity-app (max_replicas = 2, replica_concurrency = 1, response_grace_period = 5 s).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixture, startTestServer, type TestServer } from './helpers/test-server.ts';
 
@@ -77,7 +77,7 @@ describe('timeouts', () => {
     expect(res.status).toBe(504);
     expect(body.run_id).toBeDefined();
     expect(body.error).toMatchObject({ type: 'timeout_error', code: 'response_grace_period_exceeded' });
-    expect((body.error as Json).message).toMatch(/response_grace_period \(2 s\)/);
+    expect((body.error as Json).message).toMatch(/response_grace_period \(5 s\)/);
     // Capacity comes back: both slots serve again.
     const after = await Promise.all([call('slow', { ms: 50 }), call('slow', { ms: 50 })]);
     for (const { res: r } of after) expect(r.status).toBe(200);

@@ -15,6 +15,8 @@ Options:
                      (env CEREBRIUM_PROJECT_ID, default p-local; any id in a path is accepted)
   --log-level LEVEL  trace, debug, info, warn, error or silent (env LOG_LEVEL, default info)
   --max-queue N      runs per app that may wait for capacity before 429 (default 1000)
+  --abort-grace-ms N how long a function has to stop once aborted (timeout, caller gone)
+                     before its replica is replaced (default 5000)
   --body-limit BYTES largest request body (default 16777216)
   -h, --help         show this text
 `;
@@ -51,6 +53,7 @@ async function serve(argv: string[]): Promise<number> {
         'project-id': { type: 'string' },
         'log-level': { type: 'string' },
         'max-queue': { type: 'string' },
+        'abort-grace-ms': { type: 'string' },
         'body-limit': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -66,6 +69,7 @@ async function serve(argv: string[]): Promise<number> {
       projectId: values['project-id'] ?? process.env.CEREBRIUM_PROJECT_ID ?? 'p-local',
       logLevel: values['log-level'] ?? process.env.LOG_LEVEL ?? 'info',
       maxQueue: intOption('max-queue', values['max-queue'], 1000),
+      abortGraceMs: intOption('abort-grace-ms', values['abort-grace-ms'], 5000),
       bodyLimit: intOption('body-limit', values['body-limit'], 16 * 1024 * 1024),
       print: (line) => process.stdout.write(`${line}\n`),
     });

@@ -132,7 +132,8 @@ export class AppRuntime {
     const placement: { threadId?: number } = {};
     const channel = new RunChannel(port1, (threadId) => {
       placement.threadId = threadId;
-      run.markRunning();
+      // A run can time out before a replica picks it up; it stays failed (and is aborted at once).
+      if (!run.done) run.markRunning();
     });
     // The caller's answer waits for the run's final state, not for the replica: a run that timed out
     // is answered at once, while its replica may take a little longer to stop.
