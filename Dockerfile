@@ -9,12 +9,17 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /opt/cerebrium-local
-COPY package.json package-lock.json ./
+# .npmrc skips onnxruntime-node's postinstall, which would download CUDA libraries (the CPU build ships in it).
+COPY package.json package-lock.json .npmrc ./
 RUN npm ci --omit=dev && npm cache clean --force
 COPY bin ./bin
 COPY src ./src
 COPY functions ./functions
 COPY cerebrium.toml tsconfig.json ./
+# The demo's generated stand-in models (models/README.md), built now: the app folder is not writable at run time.
+COPY scripts ./scripts
+COPY models/README.md ./models/
+RUN node bin/run-ts.mjs scripts/generate-models.ts
 
 ENV NODE_ENV=production HOST=0.0.0.0 PORT=7900 LOG_FORMAT=json
 USER node

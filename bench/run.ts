@@ -16,6 +16,7 @@ const LOAD_SECONDS = quick ? 2 : 8;
 const CONNECTIONS = 50;
 const STREAM_CHUNKS = 10_000;
 const MEMORY_CALLS = quick ? 20_000 : 100_000;
+const LATENCY_CALLS = quick ? 500 : 2_000;
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const benchApp = join(root, 'bench/apps/trivial');
@@ -80,8 +81,6 @@ function rssMb(pid: number): number {
 
 interface LoadFigures {
   rps: number;
-  p50: number;
-  p99: number;
   errors: number;
 }
 
@@ -95,12 +94,15 @@ async function load(url: string, options: { seconds?: number; amount?: number } 
     duration: options.seconds ?? LOAD_SECONDS,
     amount: options.amount,
   });
-  return {
-    rps: result.requests.average,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    errors: result.errors + result.timeouts + result.non2xx,
-  };
+  return { rps: result.requests.average, errors: result.errors + result.timeouts + result.non2xx };
+}
+
+/** p50 and p99 of calls made one after another on one connection (autocannon rounds to whole ms). */
+async function latencies(url: string, calls: number): Promise<{ p50: number; p99: number }> {
+  const times: number[] = [];
+  for (let i = 0; i < calls; i += 1) times.push(await timedCall(url));
+  times.sort((a, b) => a - b);
+  return { p50: times[Math.floor(calls * 0.5)], p99: times[Math.floor(calls * 0.99)] };
 }
 
 interface StreamFigures {
@@ -178,15 +180,18 @@ async function benchSyncAndStreams(): Promise<void> {
     await load(emuUrl, { seconds: 1 });
 
     const sync = { emu: [] as LoadFigures[], bare: [] as LoadFigures[] };
+    const latency = { emu: [] as Array<{ p50: number; p99: number }>, bare: [] as Array<{ p50: number; p99: number }> };
     for (let rep = 0; rep < REPS; rep += 1) {
       sync.bare.push(await load(bareUrl));
       sync.emu.push(await load(emuUrl));
+      latency.bare.push(await latencies(bareUrl, LATENCY_CALLS));
+      latency.emu.push(await latencies(emuUrl, LATENCY_CALLS));
     }
     const errors = sync.emu.reduce((n, f) => n + f.errors, 0) + sync.bare.reduce((n, f) => n + f.errors, 0);
     if (errors > 0) console.warn(`sync load saw ${errors} errors`);
     addRow('sync invoke, trivial function: throughput', 'req/s', sync.emu.map((f) => f.rps), sync.bare.map((f) => f.rps), 'bare Fastify route');
-    addRow('sync invoke: p50 latency', 'ms', sync.emu.map((f) => f.p50), sync.bare.map((f) => f.p50), 'bare Fastify route');
-    addRow('sync invoke: p99 latency', 'ms', sync.emu.map((f) => f.p99), sync.bare.map((f) => f.p99), 'bare Fastify route');
+    addRow('sync invoke, one connection: p50 latency', 'ms', latency.emu.map((f) => f.p50), latency.bare.map((f) => f.p50), 'bare Fastify route');
+    addRow('sync invoke, one connection: p99 latency', 'ms', latency.emu.map((f) => f.p99), latency.bare.map((f) => f.p99), 'bare Fastify route');
 
     const streams = { emu: [] as StreamFigures[], bare: [] as StreamFigures[] };
     await readStream(`${bare.url}/bare/chunks`);

@@ -5,6 +5,10 @@ import type { Static, TSchema } from '@sinclair/typebox';
 
 export { Type } from '@sinclair/typebox';
 export type { Static, TSchema } from '@sinclair/typebox';
+// Batching is for any function, so it is here too; models live in 'cerebrium-local/models'.
+export { batched, type BatchOptions, type BatchFunction, type BatchCaller } from './models/batching.ts';
+// Builders and types for functions behind the OpenAI-compatible routes (no imports of its own).
+export * from './openai.ts';
 
 /** The second argument of every function: who is calling, and how to stop early. */
 export interface FunctionContext {

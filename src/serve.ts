@@ -3,9 +3,16 @@
 import type { FastifyInstance } from 'fastify';
 import { relative } from 'node:path';
 import { AppRegistry } from './apps/app-registry.ts';
+import { setUpAuth, type AuthOptions } from './auth/setup-auth.ts';
 import { buildServer, DEFAULT_BODY_LIMIT } from './http/server.ts';
+import { runOutcome } from './http/run-reply.ts';
+import { drainRuns } from './runs/drain-runs.ts';
+import { recoverInterruptedRuns } from './runs/recover-interrupted.ts';
+import { RunStore } from './runs/run-store.ts';
+import { WebhookSender } from './runs/webhooks.ts';
 import { createLogger, wantsPrettyLogs, type Logger } from './log.ts';
 import type { DestinationStream } from 'pino';
+import type { Run } from './runs/run.ts';
 
 export interface ServeOptions {
   appDirs: string[];
@@ -22,8 +29,20 @@ export interface ServeOptions {
   abortGraceMs?: number;
   sseHeartbeatMs?: number;
   exposeErrorStacks?: boolean;
+  /** JWT keys for apps with disable_auth = false; a dev secret is generated when none is given. */
+  auth?: AuthOptions;
+  /** Folder of the run store (runs.sqlite); runs are kept in memory only when absent. */
+  dataDir?: string;
+  /** Wait between webhook attempts (default 5000 ms, as on Cerebrium). */
+  webhookRetryDelayMs?: number;
+  /** How long one webhook attempt may take (default 10000 ms). */
+  webhookTimeoutMs?: number;
+  /** On close, how long accepted runs and webhooks get to finish (default 30000 ms). */
+  shutdownGraceMs?: number;
   /** Where the start-up banner goes (function URLs); nowhere when absent. */
   print?: (line: string) => void;
+  /** cuda, webgpu or cpu: overrides the provider [cerebrium.hardware].compute picks for model sessions. */
+  executionProvider?: string;
 }
 
 export interface RunningServer {
@@ -46,22 +65,51 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     prettyLogs: pretty,
     maxQueue: options.maxQueue ?? 1000,
     abortGraceMs: options.abortGraceMs ?? 5_000,
+    executionProvider: options.executionProvider,
   });
   const warnings = await registry.loadConfigs(options.appDirs);
   for (const warning of warnings) logger.warn(warning);
+  const auth = await setUpAuth(registry.appConfigs, options.auth ?? {}, { projectId: options.projectId, dataDir: options.dataDir });
+  for (const warning of auth.warnings) logger.warn(warning);
+
+  const exposeErrorStacks = options.exposeErrorStacks ?? process.env.NODE_ENV !== 'production';
+  const describe = (run: Run) => runOutcome(run, exposeErrorStacks);
+  const runStore = RunStore.open({ dataDir: options.dataDir, describe, log: logger });
+  const interrupted = recoverInterruptedRuns(runStore);
+  if (interrupted > 0) {
+    logger.warn({ runs: interrupted, store: runStore.file }, 'runs left unfinished by a server that stopped are marked as failed');
+  }
+  const webhooks = new WebhookSender({
+    store: runStore,
+    describe,
+    log: logger,
+    retryDelayMs: options.webhookRetryDelayMs ?? 5_000,
+    timeoutMs: options.webhookTimeoutMs ?? 10_000,
+  });
+  const shutdownGraceMs = options.shutdownGraceMs ?? 30_000;
 
   const server = buildServer({
     registry,
     logger,
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
-    exposeErrorStacks: options.exposeErrorStacks ?? process.env.NODE_ENV !== 'production',
+    exposeErrorStacks,
     sseHeartbeatMs: options.sseHeartbeatMs ?? 15_000,
+    auth: auth.auth,
+    runStore,
+    webhooks,
   });
-  await server.listen({ host: options.host, port: options.port });
+  try {
+    await server.listen({ host: options.host, port: options.port });
+  } catch (err) {
+    // Release the data dir's lock, so a retry in this process (or another server) can open it.
+    runStore.close();
+    throw err;
+  }
   const address = server.server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
   const shownHost = options.host.includes(':') ? `[${options.host}]` : options.host;
   const url = `http://${shownHost}:${port}`;
+  for (const line of auth.banner) options.print?.(line);
 
   const loaded = registry.loadFunctions().then(() => {
     if (options.print) printFunctionUrls(options.print, registry, url, options.projectId);
@@ -76,8 +124,15 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     url,
     loaded,
     async close() {
+      // Stop taking calls (sync ones in flight finish), let async runs and webhooks drain, then stop replicas.
       await server.close();
+      const unfinished = await drainRuns(runStore.liveRuns(), shutdownGraceMs);
+      if (unfinished.length > 0) {
+        logger.warn({ runs: unfinished.length }, 'runs still unfinished at shutdown; the next start marks them as failed');
+      }
+      await webhooks.close(shutdownGraceMs);
       await registry.close();
+      runStore.close();
     },
   };
 }

@@ -66,6 +66,11 @@ export class AppRegistry {
     return this.apps.get(name);
   }
 
+  /** Every app's validated config, known before its functions load (auth is decided from these). */
+  get appConfigs(): readonly AppConfig[] {
+    return this.configs;
+  }
+
   get names(): string[] {
     return this.configs.map((c) => c.name);
   }

@@ -1,6 +1,8 @@
 // `cerebrium-local serve [APP_DIR ...]`: the command line. Returns the exit code.
 import { parseArgs } from 'node:util';
+import { tokenCommand } from '../auth/token-command.ts';
 import { ConfigError } from '../config/load-config.ts';
+import { parseExecutionProvider } from '../models/provider-names.ts';
 import { startServer, type RunningServer } from '../serve.ts';
 
 const USAGE = `Usage: cerebrium-local serve [APP_DIR ...] [options]
@@ -18,7 +20,26 @@ Options:
   --abort-grace-ms N how long a function has to stop once aborted (timeout, caller gone)
                      before its replica is replaced (default 5000)
   --body-limit BYTES largest request body (default 16777216)
+  --execution-provider cuda|webgpu|cpu
+                     where ONNX model sessions run, instead of what [cerebrium.hardware].compute
+                     picks (GPU: cuda, then webgpu, then cpu; "CPU": cpu); one that fails falls back
+  --data-dir DIR     every run is kept in DIR/runs.sqlite (default .cerebrium-local)
+  --webhook-retry-delay-ms MS
+                     wait between the 3 attempts of a ?webhookEndpoint= delivery (default 5000)
   -h, --help         show this text
+
+Auth, for apps with disable_auth = false in [cerebrium.deployment] (others are public):
+  --jwt-secret SECRET      verify HS256 tokens with this secret (env CEREBRIUM_JWT_SECRET)
+  --jwt-public-key FILE    verify with a PEM public key: RSA (RS256), EC (ES256/384/512) or Ed25519 (EdDSA)
+  --jwks FILE_OR_URL       verify with a JSON Web Key Set, from a file or fetched from a URL
+                           (with none of these, a dev secret is generated once as jwt-secret in the
+                           --data-dir folder, and a dev token is printed at start)
+  --insecure-skip-signature
+                           accept tokens WITHOUT checking their signature (projectId, exp, nbf only),
+                           to use real Cerebrium tokens offline; never on a reachable server
+
+Other commands:
+  cerebrium-local token --project ID [--expires-in 1h]   print a token for the configured key (token --help)
 `;
 
 export async function main(argv: string[]): Promise<number> {
@@ -27,6 +48,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return command === undefined ? 2 : 0;
   }
+  if (command === 'token') return tokenCommand(rest);
   if (command !== 'serve') {
     process.stderr.write(`Unknown command "${command}".\n\n${USAGE}`);
     return 2;
@@ -55,6 +77,13 @@ async function serve(argv: string[]): Promise<number> {
         'max-queue': { type: 'string' },
         'abort-grace-ms': { type: 'string' },
         'body-limit': { type: 'string' },
+        'execution-provider': { type: 'string' },
+        'jwt-secret': { type: 'string' },
+        'jwt-public-key': { type: 'string' },
+        jwks: { type: 'string' },
+        'data-dir': { type: 'string' },
+        'insecure-skip-signature': { type: 'boolean' },
+        'webhook-retry-delay-ms': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -71,6 +100,21 @@ async function serve(argv: string[]): Promise<number> {
       maxQueue: intOption('max-queue', values['max-queue'], 1000),
       abortGraceMs: intOption('abort-grace-ms', values['abort-grace-ms'], 5000),
       bodyLimit: intOption('body-limit', values['body-limit'], 16 * 1024 * 1024),
+      executionProvider:
+        values['execution-provider'] === undefined ? undefined : parseExecutionProvider(values['execution-provider']),
+      auth: {
+        // The environment's secret steps aside for a key given on the command line.
+        jwtSecret:
+          values['jwt-secret'] ??
+          ((values['jwt-public-key'] ?? values.jwks ?? values['insecure-skip-signature']) !== undefined
+            ? undefined
+            : process.env.CEREBRIUM_JWT_SECRET),
+        jwtPublicKeyFile: values['jwt-public-key'],
+        jwks: values.jwks,
+        insecureSkipSignature: values['insecure-skip-signature'],
+      },
+      dataDir: values['data-dir'] ?? '.cerebrium-local',
+      webhookRetryDelayMs: intOption('webhook-retry-delay-ms', values['webhook-retry-delay-ms'], 5000),
       print: (line) => process.stdout.write(`${line}\n`),
     });
   } catch (err) {

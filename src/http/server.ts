@@ -2,10 +2,15 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { AppRegistry } from '../apps/app-registry.ts';
+import { registerAppAuth, type AppAuth } from '../auth/auth-hook.ts';
+import type { RunStore } from '../runs/run-store.ts';
+import type { WebhookSender } from '../runs/webhooks.ts';
 import { registerErrorHandling } from './error-handler.ts';
 import { registerHealthRoutes } from './health-routes.ts';
 import { registerInvokeRoute } from './invoke-route.ts';
 import { registerJsonBodyParser } from './json-body.ts';
+import { registerOpenAiRoutes } from './openai-routes.ts';
+import { registerRunsRoutes } from './runs-routes.ts';
 
 export interface ServerOptions {
   registry: AppRegistry;
@@ -16,6 +21,12 @@ export interface ServerOptions {
   exposeErrorStacks: boolean;
   /** Idle ms before an SSE keep-alive comment; 0 turns heartbeats off. */
   sseHeartbeatMs: number;
+  /** Per-app bearer-token checks; every app is public when absent. */
+  auth?: AppAuth;
+  /** Every run, sync and async; read by the runs API. */
+  runStore: RunStore;
+  /** Delivers ?webhookEndpoint= outcomes. */
+  webhooks: WebhookSender;
 }
 
 export const DEFAULT_BODY_LIMIT = 16 * 1024 * 1024;
@@ -32,11 +43,23 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   });
   registerJsonBodyParser(server);
   registerErrorHandling(server);
+  // Before any route: the hook covers every route whose path names an app.
+  if (options.auth) registerAppAuth(server, options.auth);
   registerHealthRoutes(server, options.registry);
   registerInvokeRoute(server, {
     registry: options.registry,
     runLog: options.logger,
     sse: { heartbeatMs: options.sseHeartbeatMs, exposeStack: options.exposeErrorStacks },
+    runStore: options.runStore,
+    webhooks: options.webhooks,
   });
+  registerOpenAiRoutes(server, {
+    registry: options.registry,
+    runLog: options.logger,
+    sse: { heartbeatMs: options.sseHeartbeatMs, exposeStack: options.exposeErrorStacks },
+    runStore: options.runStore,
+    webhooks: options.webhooks,
+  });
+  registerRunsRoutes(server, options.runStore);
   return server;
 }

@@ -6,6 +6,7 @@ import { once } from 'node:events';
 import type { FastifyReply } from 'fastify';
 import type { Run } from '../runs/run.ts';
 import type { RunExecution } from '../runtime/app-runtime.ts';
+import type { CerebriumLocalError } from '../errors.ts';
 import { errorBody } from './error-handler.ts';
 import { runError } from './run-reply.ts';
 
@@ -25,7 +26,30 @@ function startedOrDone(run: Run): Promise<void> {
   return new Promise((resolve) => run.once('transition', () => resolve()));
 }
 
-export async function streamRun(reply: FastifyReply, run: Run, execution: RunExecution, options: SseOptions): Promise<void> {
+/** How a run's chunks become the stream's text. Only the OpenAI routes use other than the default. */
+export interface SseFraming {
+  /** The text for one chunk as execute() delivers it; '' writes nothing. */
+  frame(chunk: unknown): string;
+  /** Written after the last chunk when the run succeeded. */
+  end(): string;
+  /** Written last when the run failed after the stream had begun. */
+  error(err: CerebriumLocalError): string;
+}
+
+/** The replica already framed each chunk (execute with 'sse'); failures are an `event: error`. */
+const replicaFraming: SseFraming = {
+  frame: (chunk) => chunk as string,
+  end: () => '',
+  error: (err) => `event: error\ndata: ${JSON.stringify(errorBody(err))}\n\n`,
+};
+
+export async function streamRun(
+  reply: FastifyReply,
+  run: Run,
+  execution: RunExecution,
+  options: SseOptions,
+  framing: SseFraming = replicaFraming,
+): Promise<void> {
   await startedOrDone(run);
   // A run that never started (queue refused, cancelled while waiting) gets a plain JSON error.
   if (run.done && run.startedAt === undefined) throw runError(run, options.exposeStack);
@@ -55,15 +79,17 @@ export async function streamRun(reply: FastifyReply, run: Run, execution: RunExe
       : undefined;
 
   try {
-    for await (const frame of execution.chunks()) {
+    for await (const chunk of execution.chunks()) {
       if (res.destroyed) break;
+      const frame = framing.frame(chunk);
+      if (frame === '') continue;
       lastWrite = Date.now();
-      if (!res.write(frame as string)) await Promise.race([once(res, 'drain'), closed]);
+      if (!res.write(frame)) await Promise.race([once(res, 'drain'), closed]);
     }
     await execution.settled;
-    if (!res.destroyed && run.status === 'failure') {
-      res.write(`event: error\ndata: ${JSON.stringify(errorBody(runError(run, options.exposeStack)))}\n\n`);
-    }
+    const last =
+      run.status === 'failure' ? framing.error(runError(run, options.exposeStack)) : run.status === 'success' ? framing.end() : '';
+    if (!res.destroyed && last !== '') res.write(last);
   } finally {
     if (heartbeat) clearInterval(heartbeat);
     if (!res.destroyed) res.end();

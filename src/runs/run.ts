@@ -23,6 +23,8 @@ export interface RunInit {
   params: Record<string, unknown>;
   /** Set for runs answered with 202 and run in the background. */
   async?: boolean;
+  /** Where the outcome is POSTed once the run ends (?webhookEndpoint=). */
+  webhookEndpoint?: string;
 }
 
 export interface RunEvents {
@@ -37,6 +39,7 @@ export class Run extends EventEmitter<RunEvents> {
   readonly functionName: string;
   readonly params: Record<string, unknown>;
   readonly async: boolean;
+  readonly webhookEndpoint: string | undefined;
   readonly createdAt = new Date();
 
   status: RunStatus = 'pending';
@@ -62,6 +65,7 @@ export class Run extends EventEmitter<RunEvents> {
     this.functionName = init.functionName;
     this.params = init.params;
     this.async = init.async ?? false;
+    this.webhookEndpoint = init.webhookEndpoint;
   }
 
   /** Aborts when someone asks for this run to stop: the caller left, or a cancel call. */

@@ -1,0 +1,106 @@
+// A stand-in for a sentence-transformers BERT export (such as all-MiniLM-L6-v2's onnx/model.onnx),
+// with the same interface and small random weights: the loading, tokenising, batching and pooling
+// code runs for real against it, and the real export drops in unchanged.
+//
+//   inputs   input_ids, attention_mask, token_type_ids   int64 [batch_size, sequence_length]
+//   output   last_hidden_state                           float32 [batch_size, sequence_length, hidden]
+//
+// Inside: word + position + token-type embeddings, then a few layers of tanh(hW + b) plus the
+// attention-masked mean of the layer, so each token sees its sentence but never the padding (as
+// attention does): a padded sentence gives the same vectors for its real tokens as an unpadded one.
+import { DataType, encodeModel, type OnnxInitializer, type OnnxNode } from '../onnx-writer.ts';
+
+export interface SentenceEmbedderShape {
+  vocabSize: number;
+  hidden: number;
+  layers: number;
+  maxPositions: number;
+  seed: number;
+}
+
+/** bert-base-uncased's vocabulary size, so real token ids index the table. */
+export const DEFAULT_EMBEDDER: SentenceEmbedderShape = { vocabSize: 30522, hidden: 32, layers: 2, maxPositions: 512, seed: 7 };
+
+/** mulberry32: a tiny seeded generator, so the same shape always gives the same bytes. */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function buildSentenceEmbedder(shape: SentenceEmbedderShape = DEFAULT_EMBEDDER): Uint8Array {
+  const next = random(shape.seed);
+  const H = shape.hidden;
+  const weights = (name: string, dims: number[], scale: number): OnnxInitializer => {
+    const data = new Float32Array(dims.reduce((a, b) => a * b, 1));
+    for (let i = 0; i < data.length; i++) data[i] = (next() * 2 - 1) * scale;
+    return { name, dims, data };
+  };
+  const int64 = (name: string, values: number[], dims: number[] = [values.length]): OnnxInitializer => ({
+    name,
+    dims,
+    data: BigInt64Array.from(values.map(BigInt)),
+  });
+
+  const initializers: OnnxInitializer[] = [
+    weights('word_embeddings', [shape.vocabSize, H], 1),
+    weights('position_embeddings', [shape.maxPositions, H], 0.5),
+    weights('token_type_embeddings', [2, H], 0.5),
+    int64('zero', [0], []),
+    int64('one', [1], []),
+    int64('axis_1', [1]),
+    int64('axis_2', [2]),
+  ];
+  const nodes: OnnxNode[] = [
+    { op: 'Gather', inputs: ['word_embeddings', 'input_ids'], outputs: ['words'] },
+    { op: 'Gather', inputs: ['token_type_embeddings', 'token_type_ids'], outputs: ['types'] },
+    // Positions 0..sequence_length-1, from the input's own shape (the sequence axis is dynamic).
+    { op: 'Shape', inputs: ['input_ids'], outputs: ['ids_shape'] },
+    { op: 'Gather', inputs: ['ids_shape', 'one'], outputs: ['seq_len'], attributes: { axis: { int: 0 } } },
+    { op: 'Range', inputs: ['zero', 'seq_len', 'one'], outputs: ['positions'] },
+    { op: 'Gather', inputs: ['position_embeddings', 'positions'], outputs: ['places'] },
+    { op: 'Add', inputs: ['words', 'types'], outputs: ['words_types'] },
+    { op: 'Add', inputs: ['words_types', 'places'], outputs: ['h0'] },
+    // The mask as float [batch, seq, 1], and how many real tokens each sentence has.
+    { op: 'Cast', inputs: ['attention_mask'], outputs: ['mask_f'], attributes: { to: { int: DataType.FLOAT } } },
+    { op: 'Unsqueeze', inputs: ['mask_f', 'axis_2'], outputs: ['mask'] },
+    { op: 'ReduceSum', inputs: ['mask', 'axis_1'], outputs: ['mask_count'], attributes: { keepdims: { int: 1 } } },
+  ];
+
+  let h = 'h0';
+  for (let l = 0; l < shape.layers; l++) {
+    initializers.push(weights(`layer${l}.weight`, [H, H], 1 / Math.sqrt(H)), weights(`layer${l}.bias`, [H], 0.1));
+    const out = l === shape.layers - 1 ? 'last_hidden_state' : `h${l + 1}`;
+    nodes.push(
+      { op: 'MatMul', inputs: [h, `layer${l}.weight`], outputs: [`l${l}_mm`] },
+      { op: 'Add', inputs: [`l${l}_mm`, `layer${l}.bias`], outputs: [`l${l}_pre`] },
+      { op: 'Tanh', inputs: [`l${l}_pre`], outputs: [`l${l}_act`] },
+      { op: 'Mul', inputs: [`l${l}_act`, 'mask'], outputs: [`l${l}_masked`] },
+      { op: 'ReduceSum', inputs: [`l${l}_masked`, 'axis_1'], outputs: [`l${l}_sum`], attributes: { keepdims: { int: 1 } } },
+      { op: 'Div', inputs: [`l${l}_sum`, 'mask_count'], outputs: [`l${l}_context`] },
+      { op: 'Add', inputs: [`l${l}_act`, `l${l}_context`], outputs: [out] },
+    );
+    h = out;
+  }
+
+  const tokens = ['batch_size', 'sequence_length'];
+  return encodeModel({
+    producer: 'cerebrium-local stand-in',
+    opset: 17,
+    graphName: 'sentence_embedder_stand_in',
+    docString: `Generated stand-in for a sentence-transformers BERT export: random weights, ${JSON.stringify(shape)}`,
+    nodes,
+    initializers,
+    inputs: [
+      { name: 'input_ids', type: DataType.INT64, shape: tokens },
+      { name: 'attention_mask', type: DataType.INT64, shape: tokens },
+      { name: 'token_type_ids', type: DataType.INT64, shape: tokens },
+    ],
+    outputs: [{ name: 'last_hidden_state', type: DataType.FLOAT, shape: [...tokens, H] }],
+  });
+}

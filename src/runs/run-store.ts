@@ -1,0 +1,334 @@
+// Every run, sync and async, in SQLite: a row when the run is made, updated on each transition,
+// plus one row per webhook delivery attempt. It is a listener on Run transitions, so routes never
+// write here. Writes are single prepared statements (tens of microseconds in WAL mode), which is
+// why they run synchronously: a run answered with 202 is on disk before the 202 leaves.
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Logger } from 'pino';
+import type { Run, RunStatus } from './run.ts';
+import type { DescribeOutcome } from './run-outcome.ts';
+
+export const RUN_STORE_FILE = 'runs.sqlite';
+
+/** A run as the store holds it. Times are epoch milliseconds. */
+export interface StoredRun {
+  seq: number;
+  id: string;
+  projectId: string;
+  appName: string;
+  functionName: string;
+  async: boolean;
+  method: string;
+  status: RunStatus;
+  statusCode: number | null;
+  createdAt: number;
+  startedAt: number | null;
+  completedAt: number | null;
+  runTimeMs: number | null;
+  queueTimeMs: number | null;
+  paramsJson: string;
+  resultJson: string | null;
+  /** The error envelope's `error` object, as JSON text. */
+  errorJson: string | null;
+  webhookEndpoint: string | null;
+}
+
+export interface WebhookAttempt {
+  attempt: number;
+  /** Epoch milliseconds when the attempt began. */
+  at: number;
+  durationMs: number;
+  /** The receiver's HTTP status; null when no answer came (network error, timeout). */
+  statusCode: number | null;
+  error: string | null;
+}
+
+export interface RunQuery {
+  projectId: string;
+  appName: string;
+  asyncOnly: boolean;
+  limit: number;
+  /** Only runs older than this `seq` (the cursor of the previous page). */
+  before?: number;
+}
+
+interface RunRow {
+  seq: number;
+  id: string;
+  project_id: string;
+  app_name: string;
+  function_name: string;
+  async: number;
+  method: string;
+  status: RunStatus;
+  status_code: number | null;
+  created_at: number;
+  started_at: number | null;
+  completed_at: number | null;
+  run_time_ms: number | null;
+  queue_time_ms: number | null;
+  params: string;
+  result: string | null;
+  error: string | null;
+  webhook_endpoint: string | null;
+}
+
+interface AttemptRow {
+  attempt: number;
+  attempted_at: number;
+  duration_ms: number;
+  status_code: number | null;
+  error: string | null;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS runs (
+  seq              INTEGER PRIMARY KEY AUTOINCREMENT,
+  id               TEXT NOT NULL UNIQUE,
+  project_id       TEXT NOT NULL,
+  app_name         TEXT NOT NULL,
+  function_name    TEXT NOT NULL,
+  async            INTEGER NOT NULL,
+  method           TEXT NOT NULL,
+  status           TEXT NOT NULL,
+  status_code      INTEGER,
+  created_at       INTEGER NOT NULL,
+  started_at       INTEGER,
+  completed_at     INTEGER,
+  run_time_ms      REAL,
+  queue_time_ms    REAL,
+  params           TEXT NOT NULL,
+  result           TEXT,
+  error            TEXT,
+  webhook_endpoint TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_by_app ON runs (project_id, app_name, seq);
+CREATE INDEX IF NOT EXISTS runs_unfinished ON runs (status) WHERE status IN ('pending', 'running');
+CREATE TABLE IF NOT EXISTS webhook_attempts (
+  run_id       TEXT NOT NULL REFERENCES runs (id),
+  attempt      INTEGER NOT NULL,
+  attempted_at INTEGER NOT NULL,
+  duration_ms  REAL NOT NULL,
+  status_code  INTEGER,
+  error        TEXT,
+  PRIMARY KEY (run_id, attempt)
+);
+`;
+
+export interface RunStoreOptions {
+  /** The folder of runs.sqlite; in memory when absent. */
+  dataDir?: string;
+  /** How a finished run answered (status and error body), from the HTTP layer. */
+  describe: DescribeOutcome;
+  log: Logger;
+}
+
+export class DataDirInUseError extends Error {
+  override name = 'DataDirInUseError';
+}
+
+export class RunStore {
+  /** Runs not yet finished, by id: what a cancel call and a draining shutdown reach. */
+  private readonly live = new Map<string, Run>();
+  private readonly describe: DescribeOutcome;
+  private readonly log: Logger;
+  private readonly insertRun;
+  private readonly markRunning;
+  private readonly markDone;
+  private readonly selectRun;
+  private readonly selectPage;
+  private readonly selectAsyncPage;
+  private readonly insertAttempt;
+  private readonly selectAttempts;
+  private readonly failUnfinishedRuns;
+
+  /**
+   * Opens (creating if needed) `<dataDir>/runs.sqlite`; without a data dir the store lives in
+   * memory, for embedding and tests that do not need runs to outlive the process.
+   */
+  static open(options: RunStoreOptions): RunStore {
+    const { dataDir } = options;
+    if (dataDir === undefined) return new RunStore(new Database(':memory:'), ':memory:', options);
+    mkdirSync(dataDir, { recursive: true });
+    const file = resolve(join(dataDir, RUN_STORE_FILE));
+    return new RunStore(new Database(file, { timeout: 1000 }), file, options);
+  }
+
+  private constructor(
+    private readonly db: Database.Database,
+    /** The database file, or ":memory:". */
+    readonly file: string,
+    options: RunStoreOptions,
+  ) {
+    this.describe = options.describe;
+    this.log = options.log;
+    try {
+      // One server per data dir: the exclusive lock (dropped by the OS even on SIGKILL) stops a
+      // second server from marking the first one's live runs as interrupted.
+      db.pragma('locking_mode = EXCLUSIVE');
+      db.pragma('journal_mode = WAL');
+      // In WAL mode NORMAL survives a killed process; only a power cut can lose the last commits.
+      db.pragma('synchronous = NORMAL');
+      db.exec(SCHEMA);
+    } catch (err) {
+      db.close();
+      if (err instanceof Error && /locked|busy/i.test(err.message)) {
+        throw new DataDirInUseError(`${file} is in use by another cerebrium-local server; give each server its own --data-dir`);
+      }
+      throw err;
+    }
+
+    this.insertRun = db.prepare<[Record<string, unknown>]>(
+      `INSERT INTO runs (id, project_id, app_name, function_name, async, method, status, created_at, params, webhook_endpoint)
+       VALUES (@id, @project_id, @app_name, @function_name, @async, 'POST', @status, @created_at, @params, @webhook_endpoint)`,
+    );
+    this.markRunning = db.prepare<[Record<string, unknown>]>(
+      `UPDATE runs SET status = @status, started_at = @started_at, queue_time_ms = @queue_time_ms WHERE id = @id`,
+    );
+    this.markDone = db.prepare<[Record<string, unknown>]>(
+      `UPDATE runs SET status = @status, status_code = @status_code, started_at = @started_at, completed_at = @completed_at,
+         run_time_ms = @run_time_ms, queue_time_ms = @queue_time_ms, result = @result, error = @error
+       WHERE id = @id`,
+    );
+    this.selectRun = db.prepare<[string], RunRow>(`SELECT * FROM runs WHERE id = ?`);
+    this.selectPage = db.prepare<[string, string, number, number], RunRow>(
+      `SELECT * FROM runs WHERE project_id = ? AND app_name = ? AND seq < ? ORDER BY seq DESC LIMIT ?`,
+    );
+    this.selectAsyncPage = db.prepare<[string, string, number, number], RunRow>(
+      `SELECT * FROM runs WHERE project_id = ? AND app_name = ? AND seq < ? AND async = 1 ORDER BY seq DESC LIMIT ?`,
+    );
+    this.insertAttempt = db.prepare<[Record<string, unknown>]>(
+      `INSERT INTO webhook_attempts (run_id, attempt, attempted_at, duration_ms, status_code, error)
+       VALUES (@run_id, @attempt, @attempted_at, @duration_ms, @status_code, @error)`,
+    );
+    this.selectAttempts = db.prepare<[string], AttemptRow>(
+      `SELECT attempt, attempted_at, duration_ms, status_code, error FROM webhook_attempts WHERE run_id = ? ORDER BY attempt`,
+    );
+    this.failUnfinishedRuns = db.prepare<[Record<string, unknown>]>(
+      `UPDATE runs SET status = 'failure', status_code = @status_code, completed_at = @completed_at, error = @error
+       WHERE status IN ('pending', 'running')`,
+    );
+  }
+
+  /** Records a new run now, and each of its transitions as it happens. */
+  track(run: Run): void {
+    this.insertRun.run({
+      id: run.id,
+      project_id: run.projectId,
+      app_name: run.appName,
+      function_name: run.functionName,
+      async: run.async ? 1 : 0,
+      status: run.status,
+      created_at: run.createdAt.getTime(),
+      params: JSON.stringify(run.params),
+      webhook_endpoint: run.webhookEndpoint ?? null,
+    });
+    this.live.set(run.id, run);
+    run.on('transition', () => {
+      try {
+        this.record(run);
+      } catch (err) {
+        // A failed write (disk full, say) must not break the run itself: its caller still gets an answer.
+        this.log.error({ err, run_id: run.id }, 'could not record a run transition in the run store');
+      }
+    });
+  }
+
+  private record(run: Run): void {
+    const startedAt = run.startedAt?.getTime() ?? null;
+    if (!run.done) {
+      this.markRunning.run({ id: run.id, status: run.status, started_at: startedAt, queue_time_ms: run.queueTimeMs ?? null });
+      return;
+    }
+    this.live.delete(run.id);
+    const outcome = this.describe(run);
+    this.markDone.run({
+      id: run.id,
+      status: run.status,
+      status_code: outcome.statusCode,
+      started_at: startedAt,
+      completed_at: run.completedAt?.getTime() ?? Date.now(),
+      run_time_ms: run.runTimeMs ?? null,
+      queue_time_ms: run.queueTimeMs ?? null,
+      result: run.status === 'success' ? (run.resultJson ?? 'null') : null,
+      error: outcome.error ? JSON.stringify(outcome.error) : null,
+    });
+  }
+
+  /** A run that has not finished yet, to cancel or wait for. */
+  liveRun(id: string): Run | undefined {
+    return this.live.get(id);
+  }
+
+  liveRuns(): Run[] {
+    return [...this.live.values()];
+  }
+
+  get(id: string): StoredRun | undefined {
+    const row = this.selectRun.get(id);
+    return row && fromRow(row);
+  }
+
+  /** Newest first. */
+  list(query: RunQuery): StoredRun[] {
+    const statement = query.asyncOnly ? this.selectAsyncPage : this.selectPage;
+    return statement
+      .all(query.projectId, query.appName, query.before ?? Number.MAX_SAFE_INTEGER, query.limit)
+      .map(fromRow);
+  }
+
+  recordWebhookAttempt(runId: string, attempt: WebhookAttempt): void {
+    this.insertAttempt.run({
+      run_id: runId,
+      attempt: attempt.attempt,
+      attempted_at: attempt.at,
+      duration_ms: attempt.durationMs,
+      status_code: attempt.statusCode,
+      error: attempt.error,
+    });
+  }
+
+  webhookAttempts(runId: string): WebhookAttempt[] {
+    return this.selectAttempts.all(runId).map((row) => ({
+      attempt: row.attempt,
+      at: row.attempted_at,
+      durationMs: row.duration_ms,
+      statusCode: row.status_code,
+      error: row.error,
+    }));
+  }
+
+  /** Marks every pending or running run as failed with `error`; returns how many there were. */
+  failUnfinished(statusCode: number, error: Record<string, unknown>): number {
+    return this.failUnfinishedRuns.run({ status_code: statusCode, completed_at: Date.now(), error: JSON.stringify(error) })
+      .changes;
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}
+
+function fromRow(row: RunRow): StoredRun {
+  return {
+    seq: row.seq,
+    id: row.id,
+    projectId: row.project_id,
+    appName: row.app_name,
+    functionName: row.function_name,
+    async: row.async === 1,
+    method: row.method,
+    status: row.status,
+    statusCode: row.status_code,
+    createdAt: row.created_at,
+    startedAt: row.started_at,
+    completedAt: row.completed_at,
+    runTimeMs: row.run_time_ms,
+    queueTimeMs: row.queue_time_ms,
+    paramsJson: row.params,
+    resultJson: row.result,
+    errorJson: row.error,
+    webhookEndpoint: row.webhook_endpoint,
+  };
+}

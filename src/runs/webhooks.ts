@@ -1,0 +1,144 @@
+// ?webhookEndpoint=: once a run ends, its outcome (the body a sync caller gets) is POSTed there,
+// after the caller has had its answer. 3 attempts in all; only network errors, timeouts and 404
+// are retried, as on Cerebrium. Every attempt is recorded in the run store.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { performance } from 'node:perf_hooks';
+import type { Logger } from 'pino';
+import { Agent, request } from 'undici';
+import { badRequest } from '../errors.ts';
+import { waitAtMost } from './drain-runs.ts';
+import type { Run } from './run.ts';
+import type { DescribeOutcome } from './run-outcome.ts';
+import type { RunStore } from './run-store.ts';
+import { signatureHeaders } from './webhook-signature.ts';
+
+export const WEBHOOK_ATTEMPTS = 3;
+
+export interface WebhookTarget {
+  url: string;
+  /** From the call's X-Webhook-Secret header: signs each delivery. Never stored. */
+  secret?: string;
+}
+
+export interface WebhookSenderOptions {
+  store: RunStore;
+  describe: DescribeOutcome;
+  log: Logger;
+  /** Wait between attempts (Cerebrium: up to 5 s). */
+  retryDelayMs: number;
+  /** How long one attempt may take before it counts as timed out. */
+  timeoutMs: number;
+}
+
+/** The call's webhookEndpoint, checked when the call is made so a bad one is a 400 then, not a silent loss later. */
+export function parseWebhookEndpoint(raw: unknown): string {
+  if (typeof raw !== 'string') throw badRequest('invalid_webhook_endpoint', 'Give webhookEndpoint once, as one URL');
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw badRequest('invalid_webhook_endpoint', `webhookEndpoint is not a URL: "${raw}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw badRequest('invalid_webhook_endpoint', `webhookEndpoint must be an http:// or https:// URL, got "${url.protocol}"`);
+  }
+  return url.href;
+}
+
+export class WebhookSender {
+  private readonly agent = new Agent({ keepAliveTimeout: 4_000 });
+  private readonly deliveries = new Set<Promise<void>>();
+  private readonly stopping = new AbortController();
+
+  constructor(private readonly options: WebhookSenderOptions) {}
+
+  /** Delivers the run's outcome once it has ended; returns at once. */
+  sendWhenDone(run: Run, target: WebhookTarget): void {
+    const delivery = this.deliverWhenDone(run, target).catch((err: unknown) => {
+      this.options.log.error({ err, run_id: run.id }, 'webhook delivery failed unexpectedly');
+    });
+    this.deliveries.add(delivery);
+    void delivery.finally(() => this.deliveries.delete(delivery));
+  }
+
+  /** Lets deliveries in progress finish for up to `graceMs`, then abandons the rest. */
+  async close(graceMs: number): Promise<void> {
+    if (this.deliveries.size > 0) await waitAtMost(Promise.allSettled([...this.deliveries]), graceMs);
+    this.stopping.abort(new Error('The server is shutting down'));
+    await Promise.allSettled([...this.deliveries]);
+    await this.agent.close();
+  }
+
+  private async deliverWhenDone(run: Run, target: WebhookTarget): Promise<void> {
+    await this.settledOrStopping(run);
+    if (!run.done) return;
+    // The same body the caller got (an async caller got only {run_id}, so this is where its result goes).
+    const body = this.options.describe(run).body;
+    for (let attempt = 1; attempt <= WEBHOOK_ATTEMPTS; attempt += 1) {
+      if (attempt > 1) {
+        try {
+          await sleep(this.options.retryDelayMs, undefined, { signal: this.stopping.signal });
+        } catch {
+          return;
+        }
+      }
+      if (!(await this.attempt(run.id, target, body, attempt))) return;
+    }
+    this.options.log.warn({ run_id: run.id, webhook: target.url }, `webhook not delivered after ${WEBHOOK_ATTEMPTS} attempts`);
+  }
+
+  private async settledOrStopping(run: Run): Promise<void> {
+    const signal = this.stopping.signal;
+    let onStop = () => {};
+    const stopped = new Promise<void>((resolve) => (onStop = resolve));
+    signal.addEventListener('abort', onStop, { once: true });
+    try {
+      await Promise.race([run.settled(), stopped]);
+    } finally {
+      signal.removeEventListener('abort', onStop);
+    }
+  }
+
+  /** One POST, recorded in the store. Returns whether another attempt should follow. */
+  private async attempt(runId: string, target: WebhookTarget, body: string, attempt: number): Promise<boolean> {
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      'user-agent': 'cerebrium-local',
+      'x-request-id': runId,
+      ...(target.secret === undefined ? {} : signatureHeaders(target.secret, runId, body)),
+    };
+    const at = Date.now();
+    const started = performance.now();
+    const timeout = AbortSignal.timeout(this.options.timeoutMs);
+    let statusCode: number | null = null;
+    let error: string | null = null;
+    try {
+      const res = await request(target.url, {
+        method: 'POST',
+        headers,
+        body,
+        dispatcher: this.agent,
+        signal: AbortSignal.any([timeout, this.stopping.signal]),
+      });
+      statusCode = res.statusCode;
+      await res.body.dump().catch(() => undefined);
+    } catch (err) {
+      error = timeout.aborted ? `timed out after ${this.options.timeoutMs} ms` : describeNetworkError(err);
+    }
+    this.options.store.recordWebhookAttempt(runId, { attempt, at, durationMs: performance.now() - started, statusCode, error });
+    if (statusCode !== null && statusCode >= 200 && statusCode < 300) return false;
+    if (this.stopping.signal.aborted) return false;
+    const retry = statusCode === null || statusCode === 404;
+    this.options.log.warn(
+      { run_id: runId, webhook: target.url, attempt, status: statusCode ?? undefined, error: error ?? undefined },
+      retry && attempt < WEBHOOK_ATTEMPTS ? 'webhook attempt failed; retrying' : 'webhook attempt failed',
+    );
+    return retry;
+  }
+}
+
+function describeNetworkError(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const code = (err as NodeJS.ErrnoException).code ?? (err.cause as NodeJS.ErrnoException | undefined)?.code;
+  return code && !err.message.includes(code) ? `${code}: ${err.message}` : err.message;
+}

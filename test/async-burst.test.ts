@@ -1,0 +1,56 @@
+// 1,000 async calls at once: every one is answered 202, and every one ends up in the store as a
+// success with its own result.
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { Agent, fetch as undiciFetch } from 'undici';
+import type { ApiRun } from '../src/http/runs-routes.ts';
+import { startTestServer, type TestServer } from './helpers/test-server.ts';
+import { ASYNC_APP, getJson, PROJECT, runsPath, sleep, tempDataDir, type TempDir } from './async-support.ts';
+
+const BURST = 1000;
+
+let server: TestServer;
+let dataDir: TempDir;
+// Many sockets at once, as a burst of clients would open.
+const client = new Agent({ connections: 128 });
+
+beforeAll(async () => {
+  dataDir = tempDataDir();
+  server = await startTestServer([ASYNC_APP], { dataDir: dataDir.path });
+});
+
+afterAll(async () => {
+  await server?.close();
+  await client.close();
+  dataDir?.remove();
+});
+
+it(`accounts for all of ${BURST} async calls made in a burst`, async () => {
+  const answers = await Promise.all(
+    Array.from({ length: BURST }, async (_, i) => {
+      const res = await undiciFetch(`${server.url}/v4/${PROJECT}/async/echo?async=true`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ i }),
+        dispatcher: client,
+      });
+      const body = (await res.json()) as { run_id: string };
+      return { status: res.status, runId: body.run_id, i };
+    }),
+  );
+  expect(answers.filter((a) => a.status !== 202)).toEqual([]);
+  const expected = new Map(answers.map((a) => [a.runId, a.i]));
+  expect(expected.size).toBe(BURST);
+
+  let items: ApiRun[] = [];
+  const deadline = Date.now() + 20_000;
+  do {
+    await sleep(100);
+    items = (await getJson<{ items: ApiRun[] }>(`${server.url}${runsPath('async')}?asyncOnly=true&limit=1000`)).body.items;
+  } while (items.some((run) => run.status !== 'success') && Date.now() < deadline);
+
+  expect(items).toHaveLength(BURST);
+  expect(items.filter((run) => run.status !== 'success')).toEqual([]);
+  for (const run of items) {
+    expect(run.result).toEqual({ echo: { i: expected.get(run.id) } });
+  }
+});
