@@ -9,6 +9,10 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { InferenceSession, Tensor } from 'onnxruntime-node';
+import { meanPoolNormalized } from '../src/models/pooling.ts';
+import { ensureDemoModel } from '../src/models/stand-ins/demo-models.ts';
+import { WordPieceTokenizer } from '../src/models/wordpiece.ts';
 
 const quick = process.argv.includes('--quick');
 const REPS = 3;
@@ -84,13 +88,18 @@ interface LoadFigures {
   errors: number;
 }
 
-async function load(url: string, options: { seconds?: number; amount?: number } = {}): Promise<LoadFigures> {
+async function load(
+  url: string,
+  options: { seconds?: number; amount?: number; connections?: number; bodies?: string[] } = {},
+): Promise<LoadFigures> {
   const result = await autocannon({
     url,
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: '{}',
-    connections: CONNECTIONS,
+    // Each request takes the next body in turn, when several are given.
+    requests: options.bodies?.map((body) => ({ body })),
+    connections: options.connections ?? CONNECTIONS,
     duration: options.seconds ?? LOAD_SECONDS,
     amount: options.amount,
   });
@@ -246,6 +255,67 @@ async function benchColdStart(): Promise<void> {
   }
 }
 
+/** 32 different single sentences of about 16 tokens, as a chat app's embedding calls would send. */
+const SENTENCES = Array.from(
+  { length: 32 },
+  (_, i) => `Sentence number ${i} talks about serverless inference, cold starts and replicas on a small machine.`,
+);
+
+/** Embeddings per second of raw onnxruntime in this process, tokenising and pooling as the demo does. */
+async function inProcessEmbeddings(batchSize: number, seconds: number): Promise<number> {
+  const session = await InferenceSession.create(join(root, 'models/embed.onnx'), {
+    executionProviders: ['cpu'],
+    intraOpNumThreads: cpus().length,
+  });
+  const tokenizer = WordPieceTokenizer.bertBaseUncased();
+  const texts = SENTENCES.slice(0, batchSize);
+  let embedded = 0;
+  const started = performance.now();
+  while (performance.now() - started < seconds * 1000) {
+    const batch = tokenizer.pad(texts.map((t) => tokenizer.encode(t, 256)));
+    const dims = [batch.batchSize, batch.sequenceLength];
+    const out = await session.run({
+      input_ids: new Tensor('int64', batch.inputIds, dims),
+      attention_mask: new Tensor('int64', batch.attentionMask, dims),
+      token_type_ids: new Tensor('int64', batch.tokenTypeIds, dims),
+    });
+    const hidden = out.last_hidden_state;
+    meanPoolNormalized(hidden.data as Float32Array, hidden.dims, batch.attentionMask);
+    embedded += batchSize;
+  }
+  const rate = embedded / ((performance.now() - started) / 1000);
+  await session.release();
+  return rate;
+}
+
+/** 32 concurrent single-sentence callers through the server (the demo's batched embed) vs raw onnxruntime. */
+async function benchEmbeddings(): Promise<void> {
+  await ensureDemoModel(root, 'embed.onnx');
+  const emulator = await startProcess('embed', [join(root, 'bin/cerebrium-local.mjs'), 'serve', root, '--log-level', 'info']);
+  const url = `${emulator.url}/v4/p-bench/demo/embed`;
+  const bodies = SENTENCES.map((input) => JSON.stringify({ input }));
+  try {
+    await load(url, { seconds: 2, connections: 32, bodies });
+    const through: number[] = [];
+    for (let rep = 0; rep < REPS; rep += 1) {
+      const figures = await load(url, { connections: 32, bodies });
+      if (figures.errors > 0) throw new Error(`embeddings load saw ${figures.errors} errors`);
+      through.push(figures.rps);
+    }
+    await stopProcess(emulator);
+    const batch1: number[] = [];
+    const batch32: number[] = [];
+    for (let rep = 0; rep < REPS; rep += 1) {
+      batch1.push(await inProcessEmbeddings(1, LOAD_SECONDS));
+      batch32.push(await inProcessEmbeddings(32, LOAD_SECONDS));
+    }
+    addRow('embeddings, 32 concurrent single-sentence callers', 'embeddings/s', through, batch1, 'raw onnxruntime in-process, batch 1');
+    addRow('embeddings, 32 concurrent single-sentence callers', 'embeddings/s', through, batch32, 'raw onnxruntime in-process, batch 32');
+  } finally {
+    if (emulator.child.exitCode === null) await stopProcess(emulator);
+  }
+}
+
 function machine(): Record<string, string | number> {
   return {
     cpu: cpus()[0]?.model ?? 'unknown',
@@ -279,7 +349,10 @@ function writeResults(info: Record<string, string | number>): void {
     '- Memory rows are single readings of VmRSS, emulator process (server thread and its replicas) against the bare process.',
     '- Cold start: an app with min_replicas = 0 and cooldown = 1 s; the cold call waits for a new replica thread to start',
     '  and import the app through tsx, the warm call right after reuses it. Round-trip latency seen by the client.',
-    '- Not measured yet: embeddings (needs the demo embedding model).',
+    '- Embeddings: the demo app\'s `embed` (batched: up to 32 inputs or 5 ms) with the generated stand-in model',
+    '  (models/README.md: BERT interface, 32 hidden units, so the model itself is cheap and the figures weigh the',
+    '  serving path heavily); the baseline tokenises, runs and pools the same sentences with a raw onnxruntime',
+    `  session (${cpus().length} intra-op threads) in the bench process.`,
     '',
   ];
   writeFileSync(join(root, 'bench/RESULTS.md'), lines.join('\n'));
@@ -289,5 +362,6 @@ const info = machine();
 console.log(`bench: ${JSON.stringify(info)}`);
 await benchSyncAndStreams();
 await benchColdStart();
+await benchEmbeddings();
 writeResults(info);
 console.log('wrote bench/RESULTS.md and bench/results.json');

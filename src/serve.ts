@@ -3,6 +3,7 @@
 import type { FastifyInstance } from 'fastify';
 import { relative } from 'node:path';
 import { AppRegistry } from './apps/app-registry.ts';
+import { AppWatcher } from './apps/app-watcher.ts';
 import { setUpAuth, type AuthOptions } from './auth/setup-auth.ts';
 import { buildServer, DEFAULT_BODY_LIMIT } from './http/server.ts';
 import { runOutcome } from './http/run-reply.ts';
@@ -39,6 +40,8 @@ export interface ServeOptions {
   webhookTimeoutMs?: number;
   /** On close, how long accepted runs and webhooks get to finish (default 30000 ms). */
   shutdownGraceMs?: number;
+  /** Reload an app when its cerebrium.toml, main.*, functions/ or models/ change. */
+  watch?: boolean;
   /** Where the start-up banner goes (function URLs); nowhere when absent. */
   print?: (line: string) => void;
   /** cuda, webgpu or cpu: overrides the provider [cerebrium.hardware].compute picks for model sessions. */
@@ -111,8 +114,10 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const url = `http://${shownHost}:${port}`;
   for (const line of auth.banner) options.print?.(line);
 
+  let watcher: AppWatcher | undefined;
   const loaded = registry.loadFunctions().then(() => {
     if (options.print) printFunctionUrls(options.print, registry, url, options.projectId);
+    if (options.watch) watcher = watchApps(registry, options.appDirs, logger, options.print);
   });
   // The caller decides what a load failure means; this keeps it from being unhandled meanwhile.
   loaded.catch(() => undefined);
@@ -125,6 +130,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     loaded,
     async close() {
       // Stop taking calls (sync ones in flight finish), let async runs and webhooks drain, then stop replicas.
+      watcher?.close();
       await server.close();
       const unfinished = await drainRuns(runStore.liveRuns(), shutdownGraceMs);
       if (unfinished.length > 0) {
@@ -135,6 +141,24 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       runStore.close();
     },
   };
+}
+
+function watchApps(registry: AppRegistry, dirs: string[], logger: Logger, print?: (line: string) => void): AppWatcher {
+  const watcher = new AppWatcher(registry, {
+    reloaded(appName, warnings) {
+      for (const warning of warnings) logger.warn(warning);
+      logger.info({ app: appName }, 'app reloaded');
+      print?.(`Reloaded app "${appName}"`);
+    },
+    failed(dir, err) {
+      // The old code keeps serving; say why the new code was not taken.
+      const detail = err instanceof Error ? err.message : String(err);
+      logger.error({ dir, err }, 'reload failed; the app keeps serving its previous code');
+      print?.(`Reload of ${dir} failed, still serving the previous code:\n${detail}`);
+    },
+  });
+  for (const dir of dirs) watcher.watch(dir);
+  return watcher;
 }
 
 function printFunctionUrls(print: (line: string) => void, registry: AppRegistry, url: string, projectId: string): void {

@@ -1,6 +1,7 @@
 // The apps this server serves, by name: each one's config, its functions and its runtime.
 // Loading has two steps so the server can listen (and answer /health) while apps load:
 // configs first (fast, and a bad one stops start-up), then each app's function list.
+import { resolve } from 'node:path';
 import { loadAppConfig, type AppConfig } from '../config/load-config.ts';
 import { AppRuntime, type RuntimeOptions } from '../runtime/app-runtime.ts';
 import type { ExportInfo } from '../worker/protocol.ts';
@@ -45,17 +46,40 @@ export class AppRegistry {
   /** Imports each app's modules in a throwaway replica to learn its functions, then starts its replicas. */
   async loadFunctions(): Promise<void> {
     for (const config of this.configs) {
-      const modules = await findAppModules(config.dir);
-      const exports = await AppRuntime.inspect(config, modules, this.options);
-      const functions = new Map<string, AppFunction>();
-      for (const info of exports) {
-        const fn: AppFunction = { ...info };
-        if (info.paramsSchema) fn.validateParams = compileParamsValidator(info.paramsSchema);
-        functions.set(info.name, fn);
-      }
-      this.apps.set(config.name, { config, functions, runtime: new AppRuntime(config, modules, this.options) });
+      this.apps.set(config.name, await this.loadApp(config));
     }
     this.loaded = true;
+  }
+
+  private async loadApp(config: AppConfig): Promise<LoadedApp> {
+    const modules = await findAppModules(config.dir);
+    const exports = await AppRuntime.inspect(config, modules, this.options);
+    const functions = new Map<string, AppFunction>();
+    for (const info of exports) {
+      const fn: AppFunction = { ...info };
+      if (info.paramsSchema) fn.validateParams = compileParamsValidator(info.paramsSchema);
+      functions.set(info.name, fn);
+    }
+    return { config, functions, runtime: new AppRuntime(config, modules, this.options) };
+  }
+
+  /**
+   * Loads the app in `dir` again (config, modules, function list) and swaps it in. Runs already
+   * accepted finish on the old replicas, which then close. If anything fails, the old app keeps
+   * serving and the error is thrown for the caller to report.
+   */
+  async reload(dir: string): Promise<{ app: LoadedApp; warnings: string[] }> {
+    const old = this.list().find((app) => app.config.dir === resolve(dir));
+    if (!old) throw new Error(`No app is served from ${dir}`);
+    const { config, warnings } = await loadAppConfig(dir);
+    const clash = this.configs.find((c) => c.name === config.name && c.dir !== config.dir);
+    if (clash) throw new Error(`Two apps are named "${config.name}": ${clash.file} and ${config.file}`);
+    const app = await this.loadApp(config);
+    this.apps.delete(old.config.name);
+    this.apps.set(config.name, app);
+    this.configs = this.configs.map((c) => (c.dir === config.dir ? config : c));
+    void old.runtime.retire();
+    return { app, warnings };
   }
 
   get ready(): boolean {

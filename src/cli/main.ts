@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { tokenCommand } from '../auth/token-command.ts';
 import { ConfigError } from '../config/load-config.ts';
+import { initCommand } from './init-command.ts';
 import { parseExecutionProvider } from '../models/provider-names.ts';
 import { startServer, type RunningServer } from '../serve.ts';
 
@@ -26,6 +27,8 @@ Options:
   --data-dir DIR     every run is kept in DIR/runs.sqlite (default .cerebrium-local)
   --webhook-retry-delay-ms MS
                      wait between the 3 attempts of a ?webhookEndpoint= delivery (default 5000)
+  --watch            reload an app when its cerebrium.toml, main.*, functions/ or models/ change
+                     (runs in flight finish on the old code; a broken change keeps the old code serving)
   -h, --help         show this text
 
 Auth, for apps with disable_auth = false in [cerebrium.deployment] (others are public):
@@ -40,6 +43,7 @@ Auth, for apps with disable_auth = false in [cerebrium.deployment] (others are p
 
 Other commands:
   cerebrium-local token --project ID [--expires-in 1h]   print a token for the configured key (token --help)
+  cerebrium-local init [DIR] [--name NAME] [--force]    write a new app that serve runs at once (init --help)
 `;
 
 export async function main(argv: string[]): Promise<number> {
@@ -49,6 +53,7 @@ export async function main(argv: string[]): Promise<number> {
     return command === undefined ? 2 : 0;
   }
   if (command === 'token') return tokenCommand(rest);
+  if (command === 'init') return initCommand(rest);
   if (command !== 'serve') {
     process.stderr.write(`Unknown command "${command}".\n\n${USAGE}`);
     return 2;
@@ -84,6 +89,7 @@ async function serve(argv: string[]): Promise<number> {
         'data-dir': { type: 'string' },
         'insecure-skip-signature': { type: 'boolean' },
         'webhook-retry-delay-ms': { type: 'string' },
+        watch: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -115,6 +121,7 @@ async function serve(argv: string[]): Promise<number> {
       },
       dataDir: values['data-dir'] ?? '.cerebrium-local',
       webhookRetryDelayMs: intOption('webhook-retry-delay-ms', values['webhook-retry-delay-ms'], 5000),
+      watch: values.watch ?? false,
       print: (line) => process.stdout.write(`${line}\n`),
     });
   } catch (err) {

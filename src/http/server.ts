@@ -3,13 +3,16 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { Logger } from 'pino';
 import type { AppRegistry } from '../apps/app-registry.ts';
 import { registerAppAuth, type AppAuth } from '../auth/auth-hook.ts';
+import { RunMetrics } from '../runs/run-metrics.ts';
 import type { RunStore } from '../runs/run-store.ts';
 import type { WebhookSender } from '../runs/webhooks.ts';
 import { registerErrorHandling } from './error-handler.ts';
 import { registerHealthRoutes } from './health-routes.ts';
 import { registerInvokeRoute } from './invoke-route.ts';
 import { registerJsonBodyParser } from './json-body.ts';
+import { registerMetricsRoute } from './metrics-route.ts';
 import { registerOpenAiRoutes } from './openai-routes.ts';
+import { registerOpenApiRoute } from './openapi-route.ts';
 import { registerRunsRoutes } from './runs-routes.ts';
 
 export interface ServerOptions {
@@ -46,20 +49,19 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   // Before any route: the hook covers every route whose path names an app.
   if (options.auth) registerAppAuth(server, options.auth);
   registerHealthRoutes(server, options.registry);
-  registerInvokeRoute(server, {
+  const metrics = new RunMetrics(options.registry);
+  registerMetricsRoute(server, metrics);
+  registerOpenApiRoute(server, options.registry);
+  const runDeps = {
     registry: options.registry,
     runLog: options.logger,
-    sse: { heartbeatMs: options.sseHeartbeatMs, exposeStack: options.exposeErrorStacks },
+    sse: { heartbeatMs: options.sseHeartbeatMs, exposeStack: options.exposeErrorStacks, metrics },
     runStore: options.runStore,
     webhooks: options.webhooks,
-  });
-  registerOpenAiRoutes(server, {
-    registry: options.registry,
-    runLog: options.logger,
-    sse: { heartbeatMs: options.sseHeartbeatMs, exposeStack: options.exposeErrorStacks },
-    runStore: options.runStore,
-    webhooks: options.webhooks,
-  });
+    metrics,
+  };
+  registerInvokeRoute(server, runDeps);
+  registerOpenAiRoutes(server, runDeps);
   registerRunsRoutes(server, options.runStore);
   return server;
 }

@@ -5,6 +5,7 @@
 import { once } from 'node:events';
 import type { FastifyReply } from 'fastify';
 import type { Run } from '../runs/run.ts';
+import type { RunMetrics } from '../runs/run-metrics.ts';
 import type { RunExecution } from '../runtime/app-runtime.ts';
 import type { CerebriumLocalError } from '../errors.ts';
 import { errorBody } from './error-handler.ts';
@@ -14,6 +15,8 @@ export interface SseOptions {
   /** Send a comment line after this many idle ms, so proxies keep the stream open; 0 turns it off. */
   heartbeatMs: number;
   exposeStack: boolean;
+  /** Counts frames sent, for /metrics. */
+  metrics?: RunMetrics;
 }
 
 export function acceptsEventStream(accept: string | undefined): boolean {
@@ -56,6 +59,11 @@ export async function streamRun(
 
   reply.hijack();
   const res = reply.raw;
+  const sentEvents = options.metrics?.streamEventsOf(run);
+  // Headers set before the stream began (auth, for one) still go out.
+  for (const [name, value] of Object.entries(reply.getHeaders())) {
+    if (value !== undefined) res.setHeader(name, value);
+  }
   res.writeHead(200, {
     'content-type': 'text/event-stream; charset=utf-8',
     'cache-control': 'no-cache',
@@ -84,6 +92,7 @@ export async function streamRun(
       const frame = framing.frame(chunk);
       if (frame === '') continue;
       lastWrite = Date.now();
+      sentEvents?.inc();
       if (!res.write(frame)) await Promise.race([once(res, 'drain'), closed]);
     }
     await execution.settled;

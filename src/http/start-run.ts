@@ -9,6 +9,7 @@ import { invalidParams } from '../errors.ts';
 import type { RunExecution } from '../runtime/app-runtime.ts';
 import { Run } from '../runs/run.ts';
 import { logRunOutcome } from '../runs/run-log.ts';
+import type { RunMetrics } from '../runs/run-metrics.ts';
 import type { RunStore } from '../runs/run-store.ts';
 import { parseWebhookEndpoint, type WebhookSender } from '../runs/webhooks.ts';
 import type { ChunkEncoding } from '../worker/protocol.ts';
@@ -39,6 +40,7 @@ export interface RunDeps {
   runLog: Logger;
   runStore: RunStore;
   webhooks: WebhookSender;
+  metrics?: RunMetrics;
 }
 
 export interface CreatedRun {
@@ -61,6 +63,7 @@ export function createRun(request: FastifyRequest<FunctionRoute>, reply: Fastify
   app.runtime.assertCanAccept();
   const run = new Run({ projectId, appName, functionName, params, async: runAsync, webhookEndpoint });
   logRunOutcome(run, deps.runLog);
+  deps.metrics?.observe(run);
   deps.runStore.track(run);
   if (webhookEndpoint) deps.webhooks.sendWhenDone(run, { url: webhookEndpoint, secret: webhookSecret(request.headers) });
   reply.header('x-request-id', run.id);

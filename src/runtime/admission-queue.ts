@@ -13,6 +13,7 @@ interface Waiter {
 export class AdmissionQueue {
   private active = 0;
   private readonly waiters: Waiter[] = [];
+  private readonly idleWaiters: Array<() => void> = [];
 
   constructor(
     private readonly capacity: number,
@@ -64,5 +65,12 @@ export class AdmissionQueue {
     const next = this.waiters.shift();
     if (next) next.grant();
     else this.active -= 1;
+    if (this.active === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+  }
+
+  /** Resolves when no run holds or waits for a permit. */
+  idle(): Promise<void> {
+    if (this.active === 0 && this.waiters.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 }

@@ -214,6 +214,12 @@ export class AppRuntime {
     }
   }
 
+  /** Closes once every run it accepted has finished: for an app replaced by a reload. */
+  async retire(): Promise<void> {
+    await this.admission.idle();
+    await this.close();
+  }
+
   async close(): Promise<void> {
     await this.pool.close({ force: false });
   }

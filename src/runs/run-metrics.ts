@@ -1,0 +1,81 @@
+// Prometheus metrics, fed by listening to runs (like the run log) and read from the apps'
+// runtimes when scraped. prom-client keeps the numbers; GET /metrics shows them.
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { AppRegistry } from '../apps/app-registry.ts';
+import type { Run } from './run.ts';
+
+const PREFIX = 'cerebrium_local_';
+/** Seconds: from sub-millisecond no-ops to runs near the default 900 s grace period. */
+const DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900];
+
+type RunLabels = 'app' | 'function';
+
+export class RunMetrics {
+  readonly registry = new Registry();
+  private readonly runs: Counter<RunLabels | 'status'>;
+  private readonly runDuration: Histogram<RunLabels>;
+  private readonly queueDuration: Histogram<RunLabels>;
+  private readonly streamEvents: Counter<RunLabels>;
+
+  constructor(apps: AppRegistry) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: PREFIX });
+    this.runs = new Counter({
+      name: `${PREFIX}runs_total`,
+      help: 'Runs that have finished, by app, function and final status',
+      labelNames: ['app', 'function', 'status'],
+      registers,
+    });
+    this.runDuration = new Histogram({
+      name: `${PREFIX}run_duration_seconds`,
+      help: "The function's own duration (run_time_ms), for runs that reached a replica",
+      labelNames: ['app', 'function'],
+      buckets: DURATION_BUCKETS,
+      registers,
+    });
+    this.queueDuration = new Histogram({
+      name: `${PREFIX}queue_duration_seconds`,
+      help: 'Time from arrival until a replica began the run: waiting for capacity and cold starts',
+      labelNames: ['app', 'function'],
+      buckets: DURATION_BUCKETS,
+      registers,
+    });
+    this.streamEvents = new Counter({
+      name: `${PREFIX}stream_events_total`,
+      help: 'Server-Sent Events frames sent to callers',
+      labelNames: ['app', 'function'],
+      registers,
+    });
+    // Replica counts are read when scraped rather than tracked, so they cannot drift.
+    const perApp = (name: string, help: string, read: (stats: { replicas: number; busy: number; queued: number }) => number) =>
+      new Gauge({
+        name: `${PREFIX}${name}`,
+        help,
+        labelNames: ['app'],
+        registers,
+        collect() {
+          this.reset();
+          for (const app of apps.list()) this.set({ app: app.config.name }, read(app.runtime.stats));
+        },
+      });
+    perApp('replicas', 'Replicas (worker threads) running, by app', (s) => s.replicas);
+    perApp('busy', 'Runs holding a slot on a replica, by app', (s) => s.busy);
+    perApp('queued', 'Runs waiting for a free slot, by app', (s) => s.queued);
+  }
+
+  /** Counts the run and its durations once it has finished. */
+  observe(run: Run): void {
+    run.on('transition', () => {
+      if (!run.done) return;
+      const labels = { app: run.appName, function: run.functionName };
+      this.runs.inc({ ...labels, status: run.status });
+      if (run.runTimeMs !== undefined) this.runDuration.observe(labels, run.runTimeMs / 1000);
+      if (run.queueTimeMs !== undefined) this.queueDuration.observe(labels, run.queueTimeMs / 1000);
+    });
+  }
+
+  /** A counter for one stream's frames, labelled once so each frame costs only an increment. */
+  streamEventsOf(run: Run): { inc(): void } {
+    return this.streamEvents.labels(run.appName, run.functionName);
+  }
+}

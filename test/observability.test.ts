@@ -1,0 +1,110 @@
+// GET /metrics and GET /openapi.json over a real socket: the numbers follow real runs, and the
+// description validates as OpenAPI and matches the bodies the server really sends.
+import { Validator } from '@seriousme/openapi-schema-validator';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fixture, startTestServer, type TestServer } from './helpers/test-server.ts';
+
+let server: TestServer;
+
+beforeAll(async () => {
+  server = await startTestServer([fixture('basic-app'), fixture('stream-app')]);
+});
+
+afterAll(async () => {
+  await server?.close();
+});
+
+const metricsText = async () => (await fetch(`${server.url}/metrics`)).text();
+
+/** The value of one sample line, e.g. `name{labels} 3`. */
+function sample(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+describe('/metrics', () => {
+  it('counts runs by app, function and status, with duration histograms', async () => {
+    const before = await metricsText();
+    const okSeries = 'cerebrium_local_runs_total{app="basic",function="plain",status="success"}';
+    const failSeries = 'cerebrium_local_runs_total{app="basic",function="explode",status="failure"}';
+    const okBefore = sample(before, okSeries) ?? 0;
+    const failBefore = sample(before, failSeries) ?? 0;
+
+    await server.post('/v4/p-test/basic/plain', {});
+    await server.post('/v4/p-test/basic/plain', {});
+    await server.post('/v4/p-test/basic/explode', {});
+
+    const res = await fetch(`${server.url}/metrics`);
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
+    const after = await res.text();
+    expect(sample(after, okSeries)).toBe(okBefore + 2);
+    expect(sample(after, failSeries)).toBe(failBefore + 1);
+    expect(sample(after, 'cerebrium_local_run_duration_seconds_count{app="basic",function="plain"}')).toBeGreaterThanOrEqual(2);
+    expect(sample(after, 'cerebrium_local_queue_duration_seconds_count{app="basic",function="plain"}')).toBeGreaterThanOrEqual(2);
+    expect(sample(after, 'cerebrium_local_replicas{app="basic"}')).toBeGreaterThanOrEqual(1);
+    expect(sample(after, 'cerebrium_local_busy{app="basic"}')).toBe(0);
+    expect(sample(after, 'cerebrium_local_queued{app="basic"}')).toBe(0);
+    expect(after).toContain('cerebrium_local_process_resident_memory_bytes');
+  });
+
+  it('counts stream events sent', async () => {
+    const series = 'cerebrium_local_stream_events_total{app="streams",function="words"}';
+    const before = sample(await metricsText(), series) ?? 0;
+    const res = await server.post('/v4/p-test/streams/words', {}, { accept: 'text/event-stream' });
+    await res.text();
+    expect(sample(await metricsText(), series)).toBe(before + 3);
+  });
+});
+
+describe('/openapi.json', () => {
+  it('is a valid OpenAPI document listing each public function with its declared parameters', async () => {
+    const doc = (await (await fetch(`${server.url}/openapi.json`)).json()) as Record<string, unknown>;
+    const result = await new Validator().validate(doc);
+    expect(result.errors).toBeUndefined();
+    expect(result.valid).toBe(true);
+
+    const paths = doc.paths as Record<string, { post: Record<string, unknown> }>;
+    expect(Object.keys(paths)).toContain('/v4/{projectId}/basic/plain');
+    expect(Object.keys(paths)).toContain('/v4/{projectId}/streams/words');
+    expect(Object.keys(paths)).not.toContain('/v4/{projectId}/basic/_secret');
+    expect(Object.keys(paths)).not.toContain('/v4/{projectId}/basic/notAFunction');
+
+    const typed = paths['/v4/{projectId}/basic/typed'].post;
+    const body = typed.requestBody as { content: { 'application/json': { schema: { properties: Record<string, unknown>; required: string[] } } } };
+    expect(Object.keys(body.content['application/json'].schema.properties)).toEqual(['prompt', 'max_tokens']);
+    expect(body.content['application/json'].schema.required).toEqual(['prompt']);
+    expect(Object.keys(typed.responses as object)).toContain('422');
+    const words = paths['/v4/{projectId}/streams/words'].post.responses as Record<string, { content: object }>;
+    expect(Object.keys(words['200'].content)).toContain('text/event-stream');
+  });
+
+  it('describes the bodies the server really sends', async () => {
+    const doc = (await (await fetch(`${server.url}/openapi.json`)).json()) as {
+      paths: Record<string, { post: { responses: Record<string, { content?: Record<string, { schema: object }> }> } }>;
+      components: { schemas: Record<string, object> };
+    };
+    const ajv = new Ajv2020({ strict: false });
+    ajv.addFormat('uuid', /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    ajv.addSchema({ $id: 'doc', components: doc.components });
+    const responseSchema = (path: string, status: number) => {
+      const schema = doc.paths[path].post.responses[String(status)]?.content?.['application/json']?.schema;
+      expect(schema, `${path} ${status} is described`).toBeDefined();
+      // Component references resolve against the document registered above.
+      return ajv.compile(JSON.parse(JSON.stringify(schema).replaceAll('"#/components', '"doc#/components')) as object);
+    };
+    const check = async (path: string, fn: string, body: unknown, status: number, query = '') => {
+      const res = await server.post(`/v4/p-test/${path.split('/')[3]}/${fn}${query}`, body);
+      expect(res.status).toBe(status);
+      const validate = responseSchema(path, status);
+      const ok = validate(await res.json());
+      expect(validate.errors ?? []).toEqual([]);
+      expect(ok).toBe(true);
+    };
+    await check('/v4/{projectId}/basic/plain', 'plain', { name: 'x' }, 200);
+    await check('/v4/{projectId}/basic/explode', 'explode', {}, 500);
+    await check('/v4/{projectId}/basic/typed', 'typed', { nope: 1 }, 422);
+    await check('/v4/{projectId}/basic/plain', 'plain', '[1]', 400);
+    await check('/v4/{projectId}/basic/plain', 'plain', {}, 202, '?async=true');
+  });
+});
