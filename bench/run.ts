@@ -1,18 +1,16 @@
 // `npm run bench [-- --quick]`: measures the emulator against bare baselines run side by side in
 // the same run, on loopback, and writes bench/RESULTS.md and bench/results.json.
 // Every server under test is its own process; the load comes from this one.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { openSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { meanPoolNormalized } from '../src/models/pooling.ts';
 import { ensureDemoModel } from '../src/models/stand-ins/demo-models.ts';
 import { WordPieceTokenizer } from '../src/models/wordpiece.ts';
+import { dataDir, root, rssMb, startProcess, stopProcess } from './processes.ts';
 
 const quick = process.argv.includes('--quick');
 const REPS = 3;
@@ -22,66 +20,8 @@ const STREAM_CHUNKS = 10_000;
 const MEMORY_CALLS = quick ? 20_000 : 100_000;
 const LATENCY_CALLS = quick ? 500 : 2_000;
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 const benchApp = join(root, 'bench/apps/trivial');
 const coldApp = join(root, 'bench/apps/cold');
-
-interface Server {
-  url: string;
-  pid: number;
-  child: ChildProcess;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      probe.close(() => resolve(port));
-    });
-    probe.on('error', reject);
-  });
-}
-
-async function waitReady(url: string, child: ChildProcess): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
-    try {
-      if ((await fetch(`${url}/ready`)).status === 200) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${url} never became ready`);
-}
-
-/** Starts a server process; its log goes to a file so reading it costs the load generator nothing. */
-async function startProcess(name: string, args: string[], env: Record<string, string> = {}): Promise<Server> {
-  const port = await freePort();
-  const log = openSync(join(tmpdir(), `cerebrium-local-bench-${name}.log`), 'w');
-  const child = spawn(process.execPath, args, {
-    cwd: root,
-    stdio: ['ignore', log, log],
-    env: { ...process.env, PORT: String(port), LOG_FORMAT: 'json', ...env },
-  });
-  const url = `http://127.0.0.1:${port}`;
-  await waitReady(url, child);
-  return { url, pid: child.pid ?? 0, child };
-}
-
-async function stopProcess(server: Server): Promise<void> {
-  server.child.kill('SIGTERM');
-  await new Promise((resolve) => server.child.once('exit', resolve));
-}
-
-function rssMb(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-  return kb / 1024;
-}
 
 interface LoadFigures {
   rps: number;
@@ -180,7 +120,7 @@ function addRow(measure: string, unit: string, emulator: number[], baseline: num
 
 async function benchSyncAndStreams(): Promise<void> {
   const bare = await startProcess('bare', [join(root, 'bin/run-ts.mjs'), join(root, 'bench/bare-server.ts')]);
-  const emulator = await startProcess('emulator', [join(root, 'bin/cerebrium-local.mjs'), 'serve', benchApp, '--log-level', 'info']);
+  const emulator = await startProcess('emulator', [join(root, 'bin/cerebrium-local.mjs'), 'serve', benchApp, '--log-level', 'info', '--data-dir', dataDir('sync')]);
   try {
     const bareUrl = `${bare.url}/bare/hello`;
     const emuUrl = `${emulator.url}/v4/p-bench/bench/hello`;
@@ -236,7 +176,7 @@ async function benchSyncAndStreams(): Promise<void> {
 
 /** First call after the replica has cooled down (a new thread imports the app) vs a warm call. */
 async function benchColdStart(): Promise<void> {
-  const emulator = await startProcess('cold', [join(root, 'bin/cerebrium-local.mjs'), 'serve', coldApp, '--log-level', 'warn']);
+  const emulator = await startProcess('cold', [join(root, 'bin/cerebrium-local.mjs'), 'serve', coldApp, '--log-level', 'warn', '--data-dir', dataDir('cold')]);
   const url = `${emulator.url}/v4/p-bench/cold/hello`;
   const replicas = async () =>
     ((await (await fetch(`${emulator.url}/ready`)).json()) as { apps: { cold: { replicas: number } } }).apps.cold.replicas;
@@ -291,7 +231,7 @@ async function inProcessEmbeddings(batchSize: number, seconds: number): Promise<
 /** 32 concurrent single-sentence callers through the server (the demo's batched embed) vs raw onnxruntime. */
 async function benchEmbeddings(): Promise<void> {
   await ensureDemoModel(root, 'embed.onnx');
-  const emulator = await startProcess('embed', [join(root, 'bin/cerebrium-local.mjs'), 'serve', root, '--log-level', 'info']);
+  const emulator = await startProcess('embed', [join(root, 'bin/cerebrium-local.mjs'), 'serve', root, '--log-level', 'info', '--data-dir', dataDir('embed')]);
   const url = `${emulator.url}/v4/p-bench/demo/embed`;
   const bodies = SENTENCES.map((input) => JSON.stringify({ input }));
   try {

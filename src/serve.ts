@@ -129,10 +129,13 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     url,
     loaded,
     async close() {
-      // Stop taking calls (sync ones in flight finish), let async runs and webhooks drain, then stop replicas.
+      // Stop taking calls, let accepted runs and webhooks drain, then stop replicas.
       watcher?.close();
-      await server.close();
+      // New calls get 503 while accepted runs (sync, streams, async) finish; then the listener closes,
+      // which waits for their responses to be written.
+      registry.draining = true;
       const unfinished = await drainRuns(runStore.liveRuns(), shutdownGraceMs);
+      await server.close();
       if (unfinished.length > 0) {
         logger.warn({ runs: unfinished.length }, 'runs still unfinished at shutdown; the next start marks them as failed');
       }

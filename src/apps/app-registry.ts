@@ -86,6 +86,9 @@ export class AppRegistry {
     return this.loaded;
   }
 
+  /** Set at shutdown: calls get 503 while the runs already accepted finish. */
+  draining = false;
+
   get(name: string): LoadedApp | undefined {
     return this.apps.get(name);
   }

@@ -27,6 +27,8 @@ Options:
   --data-dir DIR     every run is kept in DIR/runs.sqlite (default .cerebrium-local)
   --webhook-retry-delay-ms MS
                      wait between the 3 attempts of a ?webhookEndpoint= delivery (default 5000)
+  --shutdown-grace-ms N
+                     on SIGTERM/SIGINT, how long accepted runs get to finish (default 30000)
   --watch            reload an app when its cerebrium.toml, main.*, functions/ or models/ change
                      (runs in flight finish on the old code; a broken change keeps the old code serving)
   -h, --help         show this text
@@ -90,6 +92,7 @@ async function serve(argv: string[]): Promise<number> {
         'insecure-skip-signature': { type: 'boolean' },
         'webhook-retry-delay-ms': { type: 'string' },
         watch: { type: 'boolean' },
+        'shutdown-grace-ms': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -122,6 +125,7 @@ async function serve(argv: string[]): Promise<number> {
       dataDir: values['data-dir'] ?? '.cerebrium-local',
       webhookRetryDelayMs: intOption('webhook-retry-delay-ms', values['webhook-retry-delay-ms'], 5000),
       watch: values.watch ?? false,
+      shutdownGraceMs: intOption('shutdown-grace-ms', values['shutdown-grace-ms'], 30_000),
       print: (line) => process.stdout.write(`${line}\n`),
     });
   } catch (err) {

@@ -7,6 +7,7 @@ export function registerHealthRoutes(server: FastifyInstance, registry: AppRegis
   server.get('/health', async () => ({ status: 'ok' }));
 
   server.get('/ready', async (_request, reply) => {
+    if (registry.draining) return reply.code(503).send({ status: 'draining', apps: registry.names });
     if (!registry.ready) return reply.code(503).send({ status: 'loading', apps: registry.names });
     return {
       status: 'ready',

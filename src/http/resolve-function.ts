@@ -8,6 +8,7 @@ export interface ResolvedFunction {
 }
 
 export function resolveFunction(registry: AppRegistry, appName: string, functionName: string): ResolvedFunction {
+  if (registry.draining) throw unavailable('shutting_down', 'The server is shutting down and takes no new runs');
   if (!registry.ready) throw unavailable('apps_loading', 'The server is still loading its apps; try again shortly');
   const app = registry.get(appName);
   if (!app) {
