@@ -1,7 +1,7 @@
 // One app's replicas: a piscina pool of worker threads shaped by [cerebrium.scaling], behind an
 // admission queue. It takes a Run, carries it into a replica and moves the Run through its states.
 // It never sees an HTTP request.
-import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { Piscina } from 'piscina';
@@ -17,8 +17,12 @@ import type {
   RunResult,
   RunTask,
 } from '../worker/protocol.ts';
+import { closeNativeCalls } from '../worker/native-calls.ts';
 import { AdmissionQueue } from './admission-queue.ts';
 import { RunChannel } from './run-channel.ts';
+
+/** How often a replica due for replacement is checked for native calls still running. */
+const NATIVE_IDLE_POLL_MS = 20;
 
 const REPLICA_ENTRY = fileURLToPath(new URL('../worker/bootstrap.mjs', import.meta.url));
 
@@ -46,6 +50,8 @@ export class AppRuntime {
   private readonly pool: Piscina;
   private readonly admission: AdmissionQueue;
   private readonly replicaData: ReplicaData;
+  /** Each replica's count of onnxruntime calls in flight, by thread id. */
+  private readonly nativeCalls = new Map<number, Int32Array>();
 
   constructor(
     readonly config: AppConfig,
@@ -76,6 +82,7 @@ export class AppRuntime {
       maxQueue: Number.POSITIVE_INFINITY,
       resourceLimits: { maxOldGenerationSizeMb: Math.max(64, Math.round(hardware.memory * 1024)) },
     });
+    this.pool.on('workerDestroy', (worker: { threadId: number }) => this.nativeCalls.delete(worker.threadId));
   }
 
   /** Imports the app's modules in a throwaway replica and lists their exports. */
@@ -130,8 +137,9 @@ export class AppRuntime {
   execute(run: Run, stream: ChunkEncoding | false): RunExecution {
     const { port1, port2 } = new MessageChannel();
     const placement: { threadId?: number } = {};
-    const channel = new RunChannel(port1, (threadId) => {
+    const channel = new RunChannel(port1, (threadId, nativeCalls) => {
       placement.threadId = threadId;
+      if (nativeCalls) this.nativeCalls.set(threadId, nativeCalls);
       // A run can time out before a replica picks it up; it stays failed (and is aborted at once).
       if (!run.done) run.markRunning();
     });
@@ -149,18 +157,22 @@ export class AppRuntime {
     placement: { threadId?: number },
   ): Promise<void> {
     const graceMs = this.config.scaling.responseGracePeriod * 1000;
-    const deadline = new AbortController();
-    const deadlineTimer = setTimeout(() => {
-      deadline.abort();
-      if (!run.done) run.fail(timedOut(this.config.scaling.responseGracePeriod));
-    }, graceMs);
     // Stop waiting or running when the caller cancels or the grace period ends, whichever is first.
-    const stop = AbortSignal.any([run.cancelSignal, deadline.signal]);
+    // (Two listeners rather than AbortSignal.any, which costs far more per run.)
+    const stopping = new AbortController();
+    const stop = stopping.signal;
+    const onCancel = () => stopping.abort(run.cancelSignal.reason);
+    run.cancelSignal.addEventListener('abort', onCancel, { once: true });
+    const deadlineTimer = setTimeout(() => {
+      if (!run.done) run.fail(timedOut(this.config.scaling.responseGracePeriod));
+      stopping.abort('The run exceeded response_grace_period');
+    }, graceMs);
 
     try {
       await this.admission.acquire(stop);
     } catch (reason) {
       clearTimeout(deadlineTimer);
+      run.cancelSignal.removeEventListener('abort', onCancel);
       channel.close({ ok: false, error: { name: 'Cancelled', message: String(reason), aborted: true }, runTimeMs: 0 });
       if (run.done) return;
       if (run.cancelSignal.aborted) run.cancel(`Cancelled while queued: ${String(run.cancelSignal.reason)}`);
@@ -178,7 +190,7 @@ export class AppRuntime {
       replaceTimer = setTimeout(() => {
         replaced = true;
         const thread = this.pool.threads.find((t) => t.threadId === placement.threadId);
-        if (thread) void thread.terminate();
+        if (thread) this.terminateWhenNativeIdle(thread);
         else channel.close({ ok: false, error: replacedAfterAbort(this.options.abortGraceMs), runTimeMs: 0 });
       }, this.options.abortGraceMs);
     };
@@ -210,8 +222,23 @@ export class AppRuntime {
       clearTimeout(deadlineTimer);
       clearTimeout(replaceTimer);
       stop.removeEventListener('abort', onStop);
+      run.cancelSignal.removeEventListener('abort', onCancel);
       this.admission.release();
     }
+  }
+
+  /**
+   * Terminates a replica's thread once no onnxruntime call is running in it (terminating during one
+   * would abort the whole process); piscina starts a new replica in its place.
+   */
+  private terminateWhenNativeIdle(thread: Worker): void {
+    const gauge = this.nativeCalls.get(thread.threadId);
+    if (gauge && !closeNativeCalls(gauge)) {
+      setTimeout(() => this.terminateWhenNativeIdle(thread), NATIVE_IDLE_POLL_MS);
+      return;
+    }
+    this.nativeCalls.delete(thread.threadId);
+    void thread.terminate();
   }
 
   /** Closes once every run it accepted has finished: for an app replaced by a reload. */
