@@ -7,6 +7,7 @@
 // event on terminate, so there is no later JS hook to call release() from). `releaseModels()` frees
 // them earlier, for code that wants to.
 import { InferenceSession, type Tensor } from 'onnxruntime-node';
+import { duringNativeCall } from '../worker/native-calls.ts';
 import { createSession, type ExecutionProvider, type ProviderChoice, type WarnLogger } from './execution-providers.ts';
 
 export interface Model {
@@ -17,7 +18,10 @@ export interface Model {
   readonly fellBack?: ProviderChoice['fellBack'];
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
-  /** The onnxruntime session itself, for what `run` does not cover. */
+  /**
+   * The onnxruntime session itself, for what `run` does not cover. Prefer `run`: only calls made
+   * through it are known to be in flight when a stuck replica has to be replaced safely.
+   */
   readonly session: InferenceSession;
   /** session.run, counted in modelStats(). */
   run(feeds: Record<string, Tensor>, options?: InferenceSession.RunOptions): Promise<InferenceSession.ReturnType>;
@@ -55,7 +59,7 @@ export function cachedModel(request: SessionRequest): Promise<Model> {
 }
 
 async function openModel({ path, chain, options, log }: SessionRequest): Promise<Model> {
-  const choice = await createSession(path, chain, options, log);
+  const choice = await duringNativeCall(() => createSession(path, chain, options, log));
   stats.sessionsCreated += 1;
   const { session } = choice;
   return {
@@ -67,7 +71,7 @@ async function openModel({ path, chain, options, log }: SessionRequest): Promise
     session,
     run(feeds, runOptions) {
       stats.runs[path] = (stats.runs[path] ?? 0) + 1;
-      return runOptions ? session.run(feeds, runOptions) : session.run(feeds);
+      return duringNativeCall(() => (runOptions ? session.run(feeds, runOptions) : session.run(feeds)));
     },
   };
 }

@@ -18,13 +18,13 @@ export class RunChannel {
   private taken = 0;
   private resolveEnd!: (result: RunResult) => void;
 
-  constructor(port: MessagePort, onStarted: (threadId: number) => void) {
+  constructor(port: MessagePort, onStarted: (threadId: number, nativeCalls?: Int32Array) => void) {
     this.port = port;
     this.ended = new Promise((resolve) => (this.resolveEnd = resolve));
     port.on('message', (message: Incoming) => {
       switch (message.type) {
         case 'started':
-          onStarted(message.threadId);
+          onStarted(message.threadId, message.nativeCalls);
           break;
         case 'chunk':
           this.buffer.push(message.data);

@@ -50,8 +50,11 @@ export type RunResult =
 
 /** Replica → server, on the run's port. */
 export type ReplicaMessage =
-  /** `threadId` says which replica runs it, so a stuck one can be terminated. */
-  | { type: 'started'; threadId: number }
+  /**
+   * `threadId` says which replica runs it, so a stuck one can be terminated; `nativeCalls` (sent
+   * with a replica's first run) is its shared count of onnxruntime calls in flight.
+   */
+  | { type: 'started'; threadId: number; nativeCalls?: Int32Array }
   | { type: 'chunk'; data: unknown };
 
 /** Server → replica, on the run's port. */

@@ -7,6 +7,7 @@ import { createLogger, type Logger } from '../log.ts';
 import { serializeError, type SerializedError } from '../errors.ts';
 import type { FunctionContext } from '../index.ts';
 import { loadFunctions, type LoadedExport } from './load-functions.ts';
+import { nativeCallGauge } from './native-calls.ts';
 import { toSseFrame } from './sse-frame.ts';
 import {
   CHUNK_CREDIT_WINDOW,
@@ -65,6 +66,14 @@ class CreditGate {
   }
 }
 
+let gaugeSent = false;
+/** The native-call gauge, the first time only: the server keeps it per replica. */
+function gaugeNotYetSent(): Int32Array | undefined {
+  if (gaugeSent) return undefined;
+  gaugeSent = true;
+  return nativeCallGauge();
+}
+
 async function run(task: RunTask): Promise<RunResult> {
   const { port } = task;
   const controller = new AbortController();
@@ -79,7 +88,7 @@ async function run(task: RunTask): Promise<RunResult> {
   });
 
   const post = (message: ReplicaMessage | { type: 'end'; result: RunResult }) => port.postMessage(message);
-  post({ type: 'started', threadId });
+  post({ type: 'started', threadId, nativeCalls: gaugeNotYetSent() });
 
   const started = performance.now();
   let result: RunResult;
