@@ -4,7 +4,7 @@
 // hand so generating a model needs no protobuf library and comes out byte-for-byte the same each time.
 
 /** TensorProto.DataType values used here. */
-export const DataType = { FLOAT: 1, INT64: 7 } as const;
+export const DataType = { FLOAT: 1, INT64: 7, BOOL: 9 } as const;
 export type DataTypeCode = (typeof DataType)[keyof typeof DataType];
 
 export type AttributeValue = number | number[] | { int: number };

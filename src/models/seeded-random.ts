@@ -1,0 +1,14 @@
+// A tiny seeded generator (mulberry32): the same seed gives the same numbers on every machine, so
+// generated weights come out byte-for-byte the same and sampling with a `seed` can be replayed.
+
+/** Uniform numbers in [0, 1) from a 32-bit seed. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
