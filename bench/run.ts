@@ -300,8 +300,11 @@ function writeResults(info: Record<string, string | number>): void {
 
 const info = machine();
 console.log(`bench: ${JSON.stringify(info)}`);
-await benchSyncAndStreams();
-await benchColdStart();
-await benchEmbeddings();
-writeResults(info);
+// `--only=sync,cold,embed` runs some parts (while developing); RESULTS.md is only written by a full run.
+const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
+const wanted = (part: string) => !only || only.includes(part);
+if (wanted('sync')) await benchSyncAndStreams();
+if (wanted('cold')) await benchColdStart();
+if (wanted('embed')) await benchEmbeddings();
+if (!only) writeResults(info);
 console.log('wrote bench/RESULTS.md and bench/results.json');

@@ -144,7 +144,7 @@ describe('backpressure and disconnects', () => {
     const stalled = (await probe()).produced;
     await new Promise((r) => setTimeout(r, 500));
     const later = (await probe()).produced;
-    // 32 chunks of credit plus what the socket buffers hold: far below what 1.5 s of an unbounded
+    // 128 chunks of credit plus what the socket buffers hold: far below what 1.5 s of an unbounded
     // generator makes (thousands of 64 KiB chunks).
     expect(stalled).toBeLessThan(300);
     expect(later).toBe(stalled);

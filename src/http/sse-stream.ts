@@ -93,6 +93,12 @@ export async function streamRun(
       if (frame === '') continue;
       lastWrite = Date.now();
       sentEvents?.inc();
+      // Frames that arrived together leave in one write: corked until the chunks already
+      // buffered have been taken (process.nextTick runs once the current promise jobs are done).
+      if (!res.writableCorked) {
+        res.cork();
+        process.nextTick(() => res.uncork());
+      }
       if (!res.write(frame)) await Promise.race([once(res, 'drain'), closed]);
     }
     await execution.settled;

@@ -26,8 +26,8 @@ export class RunChannel {
         case 'started':
           onStarted(message.threadId, message.nativeCalls);
           break;
-        case 'chunk':
-          this.buffer.push(message.data);
+        case 'chunks':
+          for (const chunk of message.data) this.buffer.push(chunk);
           this.notify();
           break;
         case 'end':

@@ -55,7 +55,8 @@ export type ReplicaMessage =
    * with a replica's first run) is its shared count of onnxruntime calls in flight.
    */
   | { type: 'started'; threadId: number; nativeCalls?: Int32Array }
-  | { type: 'chunk'; data: unknown };
+  /** Chunks in the order the generator yielded them, as many as were ready together. */
+  | { type: 'chunks'; data: unknown[] };
 
 /** Server → replica, on the run's port. */
 export type ServerMessage =
@@ -64,7 +65,7 @@ export type ServerMessage =
   | { type: 'credit'; n: number };
 
 /** How many chunks a replica may send ahead of what the client has taken. */
-export const CHUNK_CREDIT_WINDOW = 32;
+export const CHUNK_CREDIT_WINDOW = 128;
 
 /** One export of an app module, as the inspection replica reports it. */
 export interface ExportInfo {

@@ -171,14 +171,33 @@ async function streamChunks(
   port: MessagePort,
   gate: CreditGate,
 ): Promise<unknown> {
-  let sent = 0;
-  await eachChunk(gen, signal, async (chunk) => {
-    await gate.take(signal);
-    if (signal.aborted) return;
-    const message: ReplicaMessage = { type: 'chunk', data: encoding === 'sse' ? toSseFrame(chunk) : chunk };
+  // Chunks made in the same turn of the event loop go in one message: a fast generator costs one
+  // message per credit window rather than one per chunk, and a slow one still sends each at once.
+  let batch: unknown[] = [];
+  let flushScheduled = false;
+  const flush = () => {
+    flushScheduled = false;
+    if (batch.length === 0) return;
+    const message: ReplicaMessage = { type: 'chunks', data: batch };
+    batch = [];
     port.postMessage(message);
-    sent += 1;
-  });
+  };
+  let sent = 0;
+  try {
+    await eachChunk(gen, signal, async (chunk) => {
+      await gate.take(signal);
+      if (signal.aborted) return;
+      batch.push(encoding === 'sse' ? toSseFrame(chunk) : chunk);
+      sent += 1;
+      if (!flushScheduled) {
+        flushScheduled = true;
+        setImmediate(flush);
+      }
+    });
+  } finally {
+    // Whatever was made before an error still goes out, ahead of the run's end.
+    flush();
+  }
   return { chunks: sent };
 }
 
