@@ -16,6 +16,17 @@ afterEach(() => {
   for (const child of children.splice(0)) child.kill('SIGKILL');
 });
 
+/** A server whose function list is still loading (or fails to), for tests that watch that happen. */
+const startQuietly = (appDir: string) =>
+  startServer({
+    appDirs: [appDir],
+    host: '127.0.0.1',
+    port: 0,
+    projectId: 'p-test',
+    logLevel: 'silent',
+    logDestination: { write: () => undefined },
+  });
+
 /** Starts the CLI and resolves with its URL once it prints "Ready on". */
 function serveWithCli(args: string[], env: Record<string, string> = {}): Promise<{ url: string; output: () => string }> {
   const child = spawn(process.execPath, [cli, 'serve', ...args], {
@@ -92,14 +103,7 @@ describe('app layout', () => {
   });
 
   it('refuses two modules exporting the same name, naming both files', async () => {
-    const running = await startServer({
-      appDirs: [fixture('duplicate-app')],
-      host: '127.0.0.1',
-      port: 0,
-      projectId: 'p-test',
-      logLevel: 'silent',
-      logDestination: { write: () => undefined },
-    });
+    const running = await startQuietly(fixture('duplicate-app'));
     try {
       await expect(running.loaded).rejects.toThrow(/"predict".*functions\/one\.ts and functions\/two\.ts/);
     } finally {
@@ -108,14 +112,7 @@ describe('app layout', () => {
   });
 
   it('/ready is 503 until the function list is loaded, while /health is 200 all along', async () => {
-    const running = await startServer({
-      appDirs: [fixture('slow-load-app')],
-      host: '127.0.0.1',
-      port: 0,
-      projectId: 'p-test',
-      logLevel: 'silent',
-      logDestination: { write: () => undefined },
-    });
+    const running = await startQuietly(fixture('slow-load-app'));
     try {
       expect((await fetch(`${running.url}/health`)).status).toBe(200);
       const early = await fetch(`${running.url}/ready`);

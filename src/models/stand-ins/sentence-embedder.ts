@@ -9,6 +9,7 @@
 // attention-masked mean of the layer, so each token sees its sentence but never the padding (as
 // attention does): a padded sentence gives the same vectors for its real tokens as an unpadded one.
 import { DataType, encodeModel, type OnnxInitializer, type OnnxNode } from '../onnx-writer.ts';
+import { seededRandom } from '../seeded-random.ts';
 
 export interface SentenceEmbedderShape {
   vocabSize: number;
@@ -21,20 +22,8 @@ export interface SentenceEmbedderShape {
 /** bert-base-uncased's vocabulary size, so real token ids index the table. */
 export const DEFAULT_EMBEDDER: SentenceEmbedderShape = { vocabSize: 30522, hidden: 32, layers: 2, maxPositions: 512, seed: 7 };
 
-/** mulberry32: a tiny seeded generator, so the same shape always gives the same bytes. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export function buildSentenceEmbedder(shape: SentenceEmbedderShape = DEFAULT_EMBEDDER): Uint8Array {
-  const next = random(shape.seed);
+  const next = seededRandom(shape.seed);
   const H = shape.hidden;
   const weights = (name: string, dims: number[], scale: number): OnnxInitializer => {
     const data = new Float32Array(dims.reduce((a, b) => a * b, 1));
