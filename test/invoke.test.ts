@@ -147,6 +147,12 @@ describe('unknown and uncallable names', () => {
     expect404('/v4/p-test/basic/_nothing', 'function_private', /private/));
   it('an export that is not a function', () => expect404('/v4/p-test/basic/notAFunction', 'not_a_function', /not a function/));
   it('a string export is not a function either', () => expect404('/v4/p-test/basic/version', 'not_a_function', /main\.ts/));
+  it('a method other than POST on a function is a 405 that says to POST', async () => {
+    const res = await fetch(`${server.url}/v4/p-test/basic/plain`);
+    expect(res.status).toBe(405);
+    expect(res.headers.get('allow')).toBe('POST');
+    expect(((await res.json()) as { error: { code: string; message: string } }).error.message).toMatch(/POST, not GET/);
+  });
   it('an unknown route', async () => {
     const res = await fetch(`${server.url}/v9/whatever`);
     expect(res.status).toBe(404);
@@ -192,6 +198,14 @@ describe('bad bodies', () => {
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     const res = await server.post('/v4/p-test/basic/whoami', { constructor: 'just a string key' });
     expect(((await res.json()) as { result: { prototypeClean: boolean } }).result.prototypeClean).toBe(true);
+  });
+});
+
+describe('query parameters', () => {
+  it('an async flag that is neither true nor false is a 400, not a sync call', async () => {
+    const res = await server.post('/v4/p-test/basic/plain?async=maybe', {});
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('invalid_async');
   });
 });
 

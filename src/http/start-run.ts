@@ -5,7 +5,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Logger } from 'pino';
 import type { AppFunction, AppRegistry, LoadedApp } from '../apps/app-registry.ts';
-import { invalidParams } from '../errors.ts';
+import { badRequest, invalidParams } from '../errors.ts';
 import type { RunExecution } from '../runtime/app-runtime.ts';
 import { Run } from '../runs/run.ts';
 import { logRunOutcome } from '../runs/run-log.ts';
@@ -56,7 +56,7 @@ export function createRun(request: FastifyRequest<FunctionRoute>, reply: Fastify
   const params = bodyAsParams(request.body);
   const problems = fn.validateParams?.(params) ?? [];
   if (problems.length > 0) throw invalidParams(problems);
-  const runAsync = request.query.async === 'true';
+  const runAsync = asyncFlag(request.query.async);
   const webhookEndpoint =
     request.query.webhookEndpoint === undefined ? undefined : parseWebhookEndpoint(request.query.webhookEndpoint);
 
@@ -81,6 +81,13 @@ export function runForCaller(reply: FastifyReply, { app, run }: CreatedRun, stre
   const execution = app.runtime.execute(run, stream);
   cancelWhenCallerLeaves(reply, run);
   return execution;
+}
+
+/** `?async=`: true or false (1 or 0); anything else is a mistake worth saying, not a sync call. */
+function asyncFlag(value: string | undefined): boolean {
+  if (value === undefined || value === '' || value === 'false' || value === '0') return false;
+  if (value === 'true' || value === '1') return true;
+  throw badRequest('invalid_async', `async must be true or false, got "${value}"`);
 }
 
 function webhookSecret(headers: IncomingHttpHeaders): string | undefined {
