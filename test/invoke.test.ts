@@ -39,7 +39,7 @@ describe('sync invoke', () => {
     expect(body.run_time_ms).toBeLessThan(5_000);
   });
 
-  it('gives the function its params and a context, on a worker thread', async () => {
+  it("gives the function its params and a context, on a worker thread, with the app's .env", async () => {
     const res = await server.post('/v4/p-anything/basic/whoami', { a: 1, nested: { b: [2] } });
     const body = (await res.json()) as { run_id: string; result: Record<string, unknown> };
     expect(body.result).toMatchObject({
@@ -48,7 +48,7 @@ describe('sync invoke', () => {
       projectId: 'p-anything',
       appName: 'basic',
       functionName: 'whoami',
-      env: { APP_NAME: 'basic', PROJECT_ID: 'p-test' },
+      env: { APP_NAME: 'basic', PROJECT_ID: 'p-test', GREETING_SECRET: 'from-dotenv' },
       signalIsAbortSignal: true,
     });
     expect(body.result.threadId).not.toBe(0);

@@ -1,4 +1,4 @@
-// `serve --watch`: reloads an app when what defines it changes — cerebrium.toml, main.*, and the
+// `serve --watch`: reloads an app when what defines it changes — cerebrium.toml, .env, main.*, and the
 // functions/ and models/ folders. Changes are gathered for a moment, so saving several files (or
 // an editor's write-then-rename) is one reload.
 import { watch, type FSWatcher } from 'node:fs';
@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { AppRegistry } from './app-registry.ts';
 
-const TOP_LEVEL = /^(cerebrium\.toml|main\.(ts|mts|js|mjs))$/;
+const TOP_LEVEL = /^(cerebrium\.toml|\.env|main\.(ts|mts|js|mjs))$/;
 const WATCHED_FOLDERS = ['functions', 'models'];
 const SETTLE_MS = 150;
 

@@ -92,7 +92,7 @@ async function renderTemplate(name: string): Promise<Array<[file: string, text: 
     ['package.json', `${JSON.stringify(packageJson, null, 2)}\n`],
     ['main.ts', await fromTemplate('main.ts')],
     ['README.md', await fromTemplate('README.md')],
-    ['.gitignore', 'node_modules/\n.cerebrium-local/\n'],
+    ['.gitignore', 'node_modules/\n.cerebrium-local/\n.env\n'],
   ];
 }
 

@@ -5,6 +5,7 @@ import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threa
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { Piscina } from 'piscina';
+import { appEnvironment } from '../config/app-env.ts';
 import type { AppConfig } from '../config/load-config.ts';
 import { CerebriumLocalError, type SerializedError } from '../errors.ts';
 import type { Run } from '../runs/run.ts';
@@ -63,7 +64,7 @@ export class AppRuntime {
       appName: config.name,
       appDir: config.dir,
       modules,
-      env: { APP_NAME: config.name, PROJECT_ID: options.projectId },
+      env: appEnvironment(config, options.projectId),
       logLevel: options.logLevel,
       prettyLogs: options.prettyLogs,
       models: modelSettings(config, options),
@@ -93,7 +94,7 @@ export class AppRuntime {
         appName: config.name,
         appDir: config.dir,
         modules,
-        env: { APP_NAME: config.name, PROJECT_ID: options.projectId },
+        env: appEnvironment(config, options.projectId),
         logLevel: options.logLevel,
         prettyLogs: options.prettyLogs,
         models: modelSettings(config, options),
