@@ -174,5 +174,7 @@ function printFunctionUrls(print: (line: string) => void, registry: AppRegistry,
       print(`  POST ${url}/v4/${projectId}/${app.config.name}/${fn.name}${streams}`);
     }
   }
+  print('Each URL is also an OpenAI SDK baseURL: …/chat/completions and …/embeddings are served under it.');
+  print(`Runs: ${url}/v2/projects/${projectId}/apps/${projectId}-<app>/runs · metrics: ${url}/metrics · ${url}/openapi.json`);
   print(`Ready on ${url}`);
 }
