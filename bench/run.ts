@@ -1,5 +1,6 @@
 // `npm run bench [-- --quick]`: measures the emulator against bare baselines run side by side in
-// the same run, on loopback, and writes bench/RESULTS.md and bench/results.json.
+// the same run, on loopback, and writes bench/RESULTS.md and bench/results.json (a --quick run writes
+// bench/RESULTS-quick.md and bench/results-quick.json instead, which are not committed).
 // Every server under test is its own process; the load comes from this one.
 import { writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -13,6 +14,9 @@ import { WordPieceTokenizer } from '../src/models/wordpiece.ts';
 import { dataDir, root, rssMb, startProcess, stopProcess } from './processes.ts';
 
 const quick = process.argv.includes('--quick');
+const outputs = quick
+  ? { markdown: 'RESULTS-quick.md', json: 'results-quick.json' }
+  : { markdown: 'RESULTS.md', json: 'results.json' };
 const REPS = 3;
 const LOAD_SECONDS = quick ? 2 : 8;
 const CONNECTIONS = 50;
@@ -269,7 +273,7 @@ function machine(): Record<string, string | number> {
 
 function writeResults(info: Record<string, string | number>): void {
   const json = { machine: info, repetitions: REPS, loadSeconds: LOAD_SECONDS, connections: CONNECTIONS, rows };
-  writeFileSync(join(root, 'bench/results.json'), `${JSON.stringify(json, null, 2)}\n`);
+  writeFileSync(join(root, `bench/${outputs.json}`), `${JSON.stringify(json, null, 2)}\n`);
   const fmt = (s: Spread) => `${s.median.toFixed(2)} (${s.min.toFixed(2)}–${s.max.toFixed(2)})`;
   const lines = [
     '# Benchmark results',
@@ -295,7 +299,7 @@ function writeResults(info: Record<string, string | number>): void {
     `  session (${cpus().length} intra-op threads) in the bench process.`,
     '',
   ];
-  writeFileSync(join(root, 'bench/RESULTS.md'), lines.join('\n'));
+  writeFileSync(join(root, `bench/${outputs.markdown}`), lines.join('\n'));
 }
 
 const info = machine();
@@ -307,4 +311,4 @@ if (wanted('sync')) await benchSyncAndStreams();
 if (wanted('cold')) await benchColdStart();
 if (wanted('embed')) await benchEmbeddings();
 if (!only) writeResults(info);
-console.log('wrote bench/RESULTS.md and bench/results.json');
+console.log(`wrote bench/${outputs.markdown} and bench/${outputs.json}`);
