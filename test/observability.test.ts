@@ -8,7 +8,7 @@ import { fixture, startTestServer, type TestServer } from './helpers/test-server
 let server: TestServer;
 
 beforeAll(async () => {
-  server = await startTestServer([fixture('basic-app'), fixture('stream-app')]);
+  server = await startTestServer([fixture('basic-app'), fixture('stream-app'), fixture('openai-app')]);
 });
 
 afterAll(async () => {
@@ -81,30 +81,52 @@ describe('/openapi.json', () => {
 
   it('describes the bodies the server really sends', async () => {
     const doc = (await (await fetch(`${server.url}/openapi.json`)).json()) as {
-      paths: Record<string, { post: { responses: Record<string, { content?: Record<string, { schema: object }> }> } }>;
+      paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, { schema: object }> }> }>>;
       components: { schemas: Record<string, object> };
     };
     const ajv = new Ajv2020({ strict: false });
     ajv.addFormat('uuid', /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    ajv.addFormat('date-time', /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/);
     ajv.addSchema({ $id: 'doc', components: doc.components });
-    const responseSchema = (path: string, status: number) => {
-      const schema = doc.paths[path].post.responses[String(status)]?.content?.['application/json']?.schema;
-      expect(schema, `${path} ${status} is described`).toBeDefined();
-      // Component references resolve against the document registered above.
-      return ajv.compile(JSON.parse(JSON.stringify(schema).replaceAll('"#/components', '"doc#/components')) as object);
-    };
-    const check = async (path: string, fn: string, body: unknown, status: number, query = '') => {
-      const res = await server.post(`/v4/p-test/${path.split('/')[3]}/${fn}${query}`, body);
+    /** Checks a real answer against the schema the document gives for that path, method and status. */
+    const matches = async (res: Response, path: string, method: string, status: number) => {
       expect(res.status).toBe(status);
-      const validate = responseSchema(path, status);
+      const schema = doc.paths[path]?.[method]?.responses[String(status)]?.content?.['application/json']?.schema;
+      expect(schema, `${method} ${path} ${status} is described`).toBeDefined();
+      // Component references resolve against the document registered above.
+      const validate = ajv.compile(JSON.parse(JSON.stringify(schema).replaceAll('"#/components', '"doc#/components')) as object);
       const ok = validate(await res.json());
       expect(validate.errors ?? []).toEqual([]);
       expect(ok).toBe(true);
     };
-    await check('/v4/{projectId}/basic/plain', 'plain', { name: 'x' }, 200);
-    await check('/v4/{projectId}/basic/explode', 'explode', {}, 500);
-    await check('/v4/{projectId}/basic/typed', 'typed', { nope: 1 }, 422);
-    await check('/v4/{projectId}/basic/plain', 'plain', '[1]', 400);
-    await check('/v4/{projectId}/basic/plain', 'plain', {}, 202, '?async=true');
+    const invoke = '/v4/{projectId}/basic/';
+    await matches(await server.post('/v4/p-test/basic/plain', { name: 'x' }), `${invoke}plain`, 'post', 200);
+    await matches(await server.post('/v4/p-test/basic/explode', {}), `${invoke}explode`, 'post', 500);
+    await matches(await server.post('/v4/p-test/basic/typed', { nope: 1 }), `${invoke}typed`, 'post', 422);
+    await matches(await server.post('/v4/p-test/basic/plain', '[1]'), `${invoke}plain`, 'post', 400);
+    const accepted = await server.post('/v4/p-test/basic/plain?async=true', {});
+    const runId = ((await accepted.clone().json()) as { run_id: string }).run_id;
+    await matches(accepted, `${invoke}plain`, 'post', 202);
+
+    const chat = '/v4/{projectId}/{appName}/{functionName}/chat/completions';
+    const messages = [{ role: 'user', content: 'describe me' }];
+    await matches(await server.post('/v4/p-test/oai/echo/chat/completions', { model: 'm', messages }), chat, 'post', 200);
+    await matches(await server.post('/v4/p-test/oai/broken/chat/completions', { model: 'm', messages }), chat, 'post', 500);
+    const embeddings = '/v4/{projectId}/{appName}/{functionName}/embeddings';
+    const input = { model: 'm', input: ['a', 'b'] };
+    await matches(await server.post('/v4/p-test/oai/embed_numbers/embeddings', input), embeddings, 'post', 200);
+    await matches(
+      await server.post('/v4/p-test/oai/embed_numbers/embedding', { ...input, encoding_format: 'base64' }),
+      '/v4/{projectId}/{appName}/{functionName}/embedding',
+      'post',
+      200,
+    );
+
+    const run = '/v2/projects/{projectId}/apps/{appId}/runs/{runId}';
+    let stored: Response;
+    do stored = await fetch(`${server.url}/v2/projects/p-test/apps/p-test-basic/runs/${runId}`);
+    while (((await stored.clone().json()) as { item: { status: string } }).item.status !== 'success');
+    await matches(stored, run, 'get', 200);
+    await matches(await fetch(`${server.url}/v2/projects/p-test/apps/p-test-basic/runs?limit=2`), '/v2/projects/{projectId}/apps/{appId}/runs', 'get', 200);
   });
 });

@@ -25,6 +25,98 @@ const COMPONENT_SCHEMAS: Record<string, Schema> = {
     additionalProperties: false,
     properties: { run_id: { type: 'string', format: 'uuid' } },
   },
+  OpenAiError: {
+    type: 'object',
+    required: ['error'],
+    properties: {
+      error: {
+        type: 'object',
+        required: ['message', 'type', 'code'],
+        properties: {
+          message: { type: 'string' },
+          type: { type: 'string' },
+          param: { type: ['string', 'null'] },
+          code: { type: ['string', 'null'] },
+        },
+      },
+    },
+  },
+  ChatCompletion: {
+    type: 'object',
+    required: ['id', 'object', 'created', 'model', 'choices'],
+    properties: {
+      id: { type: 'string' },
+      object: { const: 'chat.completion' },
+      created: { type: 'integer' },
+      model: { type: 'string' },
+      choices: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['index', 'message', 'finish_reason'],
+          properties: {
+            index: { type: 'integer' },
+            message: { type: 'object', required: ['role'], properties: { role: { type: 'string' } } },
+            finish_reason: { type: ['string', 'null'] },
+          },
+        },
+      },
+      usage: { $ref: '#/components/schemas/Usage' },
+    },
+  },
+  Usage: {
+    type: 'object',
+    required: ['prompt_tokens', 'total_tokens'],
+    properties: {
+      prompt_tokens: { type: 'integer' },
+      completion_tokens: { type: 'integer' },
+      total_tokens: { type: 'integer' },
+    },
+  },
+  EmbeddingList: {
+    type: 'object',
+    required: ['object', 'data', 'model', 'usage'],
+    properties: {
+      object: { const: 'list' },
+      data: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['object', 'index', 'embedding'],
+          properties: {
+            object: { const: 'embedding' },
+            index: { type: 'integer' },
+            embedding: {
+              description: 'Floats, or base64 of little-endian float32 when encoding_format is "base64".',
+              oneOf: [{ type: 'array', items: { type: 'number' } }, { type: 'string' }],
+            },
+          },
+        },
+      },
+      model: { type: 'string' },
+      usage: { $ref: '#/components/schemas/Usage' },
+    },
+  },
+  Run: {
+    type: 'object',
+    required: ['id', 'functionName', 'status', 'async', 'method', 'createdAt', 'region'],
+    properties: {
+      id: { type: 'string', format: 'uuid' },
+      functionName: { type: 'string' },
+      status: { enum: ['pending', 'running', 'success', 'failure', 'cancelled'] },
+      statusCode: { type: ['integer', 'null'] },
+      async: { type: 'boolean' },
+      webhookEndpoint: { type: ['string', 'null'] },
+      method: { type: 'string' },
+      createdAt: { type: 'string', format: 'date-time' },
+      completedAt: { type: ['string', 'null'] },
+      runtimeMs: { type: ['number', 'null'] },
+      queueTimeMs: { type: ['number', 'null'] },
+      region: { type: 'string' },
+      result: { description: 'What the function returned, once it succeeded.' },
+      error: { type: ['object', 'null'] },
+    },
+  },
   ErrorResponse: {
     type: 'object',
     required: ['error'],
@@ -105,6 +197,99 @@ function invokeOperation(app: LoadedApp, fn: AppFunction): Schema {
   return operation;
 }
 
+const openAiError = (description: string) => ({ description, content: json(ref('OpenAiError')) });
+
+/** The routes every function has besides its own path: OpenAI's, then the runs API. */
+function sharedPaths(appNames: string[]): Record<string, Schema> {
+  const appName = { name: 'appName', in: 'path', required: true, schema: { type: 'string', enum: appNames } };
+  const functionName = { name: 'functionName', in: 'path', required: true, schema: { type: 'string' } };
+  const openAiParameters = [...pathParameters(), appName, functionName];
+  const openAiErrors = {
+    400: openAiError('The body is not valid for the route or for the function.'),
+    401: openAiError('Missing or invalid bearer token (apps with disable_auth = false).'),
+    404: openAiError('No such app or function.'),
+    500: openAiError('The function threw or returned something the route cannot answer with.'),
+  };
+  const embeddings = {
+    post: {
+      operationId: 'openaiEmbeddings',
+      tags: ['OpenAI compatible'],
+      summary: "OpenAI embeddings from a function that returns vectors or an embeddings response (the SDK's default encoding is base64)",
+      parameters: openAiParameters,
+      requestBody: { required: true, content: json({ type: 'object', additionalProperties: true }) },
+      responses: { 200: { description: 'The embeddings list.', content: json(ref('EmbeddingList')) }, ...openAiErrors },
+    },
+  };
+  const appId = { name: 'appId', in: 'path', required: true, description: '{projectId}-{appName}', schema: { type: 'string' } };
+  const runId = { name: 'runId', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
+  const item = { type: 'object', required: ['item'], properties: { item: ref('Run') } };
+  return {
+    '/v4/{projectId}/{appName}/{functionName}/chat/completions': {
+      post: {
+        operationId: 'openaiChatCompletions',
+        tags: ['OpenAI compatible'],
+        summary: 'OpenAI chat completions: the function gets the request body; stream: true answers SSE chunks ending in [DONE]',
+        parameters: openAiParameters,
+        requestBody: { required: true, content: json({ type: 'object', additionalProperties: true }) },
+        responses: {
+          200: {
+            description: 'The chat.completion, or with stream: true the chat.completion.chunk events.',
+            content: { ...json(ref('ChatCompletion')), 'text/event-stream': { schema: { type: 'string' } } },
+          },
+          ...openAiErrors,
+        },
+      },
+    },
+    '/v4/{projectId}/{appName}/{functionName}/embeddings': embeddings,
+    '/v4/{projectId}/{appName}/{functionName}/embedding': embeddings,
+    '/v2/projects/{projectId}/apps/{appId}/runs': {
+      get: {
+        operationId: 'listRuns',
+        tags: ['Runs'],
+        summary: 'Runs of an app, newest first',
+        parameters: [
+          ...pathParameters(),
+          appId,
+          { name: 'asyncOnly', in: 'query', required: false, schema: { type: 'boolean' } },
+          { name: 'limit', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: 1000 } },
+          { name: 'nextToken', in: 'query', required: false, schema: { type: 'string' } },
+        ],
+        responses: {
+          200: {
+            description: 'One page of runs.',
+            content: json({
+              type: 'object',
+              required: ['items', 'nextToken'],
+              properties: { items: { type: 'array', items: ref('Run') }, nextToken: { type: ['string', 'null'] } },
+            }),
+          },
+          400: errorResponse('A bad limit or nextToken.'),
+        },
+      },
+    },
+    '/v2/projects/{projectId}/apps/{appId}/runs/{runId}': {
+      get: {
+        operationId: 'getRun',
+        tags: ['Runs'],
+        parameters: [...pathParameters(), appId, runId],
+        responses: { 200: { description: 'The run.', content: json(item) }, 404: errorResponse('No such run.') },
+      },
+    },
+    '/v2/projects/{projectId}/apps/{appId}/runs/{runId}/cancel': {
+      post: {
+        operationId: 'cancelRun',
+        tags: ['Runs'],
+        parameters: [...pathParameters(), appId, runId],
+        responses: {
+          200: { description: 'The run, once it has stopped (or after 5 s, as it was then).', content: json(item) },
+          404: errorResponse('No such run.'),
+          409: errorResponse('The run had already finished.'),
+        },
+      },
+    },
+  };
+}
+
 export interface OpenApiOptions {
   /** The server's own URL, listed under `servers`. */
   serverUrl: string;
@@ -119,15 +304,16 @@ export function buildOpenApiDocument(registry: AppRegistry, options: OpenApiOpti
       paths[`/v4/{projectId}/${app.config.name}/${fn.name}`] = { post: invokeOperation(app, fn) };
     }
   }
+  Object.assign(paths, sharedPaths(apps.map((app) => app.config.name)));
   const document: Schema = {
     openapi: '3.1.0',
     info: {
       title: 'cerebrium-local',
       version: options.version,
       description:
-        "The Cerebrium inference surface as this server emulates it: each public function of each loaded app is a POST " +
-        'under /v4/{projectId}/{appName}/{functionName}. The OpenAI-compatible routes (/chat/completions, /embeddings) ' +
-        'and the runs API (/v2/projects/...) are described in the README.',
+        'The Cerebrium inference surface as this server emulates it: each public function of each loaded app is a POST ' +
+        'under /v4/{projectId}/{appName}/{functionName}, also served as OpenAI chat/completions and embeddings; ' +
+        'runs are read and cancelled under /v2/projects/{projectId}/apps/{projectId}-{appName}/runs.',
     },
     servers: [{ url: options.serverUrl }],
     paths,
