@@ -10,12 +10,19 @@ const DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 
 
 type RunLabels = 'app' | 'function';
 
+interface FunctionSeries {
+  runs(status: string): { inc(): void };
+  runDuration: { observe(seconds: number): void };
+  queueDuration: { observe(seconds: number): void };
+}
+
 export class RunMetrics {
   readonly registry = new Registry();
   private readonly runs: Counter<RunLabels | 'status'>;
   private readonly runDuration: Histogram<RunLabels>;
   private readonly queueDuration: Histogram<RunLabels>;
   private readonly streamEvents: Counter<RunLabels>;
+  private readonly series = new Map<string, FunctionSeries>();
 
   constructor(apps: AppRegistry) {
     const registers = [this.registry];
@@ -67,11 +74,31 @@ export class RunMetrics {
   observe(run: Run): void {
     run.on('transition', () => {
       if (!run.done) return;
-      const labels = { app: run.appName, function: run.functionName };
-      this.runs.inc({ ...labels, status: run.status });
-      if (run.runTimeMs !== undefined) this.runDuration.observe(labels, run.runTimeMs / 1000);
-      if (run.queueTimeMs !== undefined) this.queueDuration.observe(labels, run.queueTimeMs / 1000);
+      const series = this.seriesOf(run.appName, run.functionName);
+      series.runs(run.status).inc();
+      if (run.runTimeMs !== undefined) series.runDuration.observe(run.runTimeMs / 1000);
+      if (run.queueTimeMs !== undefined) series.queueDuration.observe(run.queueTimeMs / 1000);
     });
+  }
+
+  /** One function's labelled series, made once: prom-client hashes label objects on every call otherwise. */
+  private seriesOf(app: string, fn: string): FunctionSeries {
+    const key = `${app}\u0000${fn}`;
+    let series = this.series.get(key);
+    if (!series) {
+      const byStatus = new Map<string, { inc(): void }>();
+      series = {
+        runs: (status) => {
+          let counter = byStatus.get(status);
+          if (!counter) byStatus.set(status, (counter = this.runs.labels(app, fn, status)));
+          return counter;
+        },
+        runDuration: this.runDuration.labels(app, fn),
+        queueDuration: this.queueDuration.labels(app, fn),
+      };
+      this.series.set(key, series);
+    }
+    return series;
   }
 
   /** A counter for one stream's frames, labelled once so each frame costs only an increment. */

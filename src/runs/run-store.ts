@@ -1,7 +1,7 @@
 // Every run, sync and async, in SQLite: a row when the run is made, updated on each transition,
 // plus one row per webhook delivery attempt. It is a listener on Run transitions, so routes never
-// write here. Writes are committed in one transaction per event-loop turn; an async run's row is
-// committed at once, so it is on disk before its 202 leaves.
+// write here. Writes are group-committed every few milliseconds; an async run's row is committed
+// at once, so it is on disk before its 202 leaves.
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -126,6 +126,15 @@ export interface RunStoreOptions {
 
 type RunRowWrite = Record<string, string | number | null>;
 
+/**
+ * How long sync runs' writes gather before one commit. Each commit costs far more than a row, so
+ * under load this is most of what the store costs the server thread (measured on 2 cores: 134 µs
+ * of server-thread CPU per trivial call committing every event-loop turn, 118 µs at 5 ms, 111 µs
+ * at 20 ms). The price: a server killed with SIGKILL can lose the last few ms of sync runs' records.
+ * Async runs are committed at once, and every read commits what is pending first.
+ */
+const GROUP_COMMIT_MS = 10;
+
 /** A run's writes waiting for the commit: its new row, and the latest of its transitions. */
 interface PendingRunWrite {
   insert?: RunRowWrite;
@@ -242,10 +251,10 @@ export class RunStore {
   }
 
   /**
-   * Records a new run and each of its transitions. Writes are gathered and committed together once
-   * per event-loop turn, and a run's rows are merged first, so a run that starts and ends within
-   * one turn costs one INSERT (under load, a commit per statement was most of the server thread's
-   * time). An async run is committed before this returns, so it is on disk before its 202 leaves.
+   * Records a new run and each of its transitions. Writes are gathered for GROUP_COMMIT_MS and
+   * committed together, and a run's rows are merged first, so a run that starts and ends within
+   * that time costs one INSERT. An async run is committed before this returns, so it is on disk
+   * before its 202 leaves.
    */
   track(run: Run): void {
     const row: RunRowWrite = {
@@ -283,13 +292,14 @@ export class RunStore {
     };
     if (run.done) {
       this.live.delete(run.id);
-      const outcome = this.describe(run);
+      // A success needs only its status and result text; the full outcome (an error body) only otherwise.
+      const outcome = run.status === 'success' ? undefined : this.describe(run);
       Object.assign(fields, {
-        status_code: outcome.statusCode,
+        status_code: outcome?.statusCode ?? run.statusCode ?? 200,
         completed_at: run.completedAt?.getTime() ?? Date.now(),
         run_time_ms: run.runTimeMs ?? null,
         result: run.status === 'success' ? (run.resultJson ?? 'null') : null,
-        error: outcome.error ? JSON.stringify(outcome.error) : null,
+        error: outcome?.error ? JSON.stringify(outcome.error) : null,
       });
     }
     const pending = this.pendingRuns.get(run.id);
@@ -301,10 +311,10 @@ export class RunStore {
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    setImmediate(() => {
+    setTimeout(() => {
       this.flushScheduled = false;
       this.flush();
-    });
+    }, GROUP_COMMIT_MS).unref();
   }
 
   /** Commits every write gathered so far, in one transaction. Reads call it first. */
