@@ -157,6 +157,27 @@ describe('chat/completions streaming', () => {
   });
 });
 
+describe('chat/completions callers that leave', () => {
+  it('a streaming caller that aborts mid-stream stops the generator (its finally runs) and the replica serves on', async () => {
+    const finished = async () =>
+      ((await (await server.post('/v4/p-test/oai/endless_finished')).json()) as { result: number }).result;
+    const before = await finished();
+    const stream = await client('endless_chat').chat.completions.create({ model: 'm', messages: ask('go on forever'), stream: true });
+    let received = 0;
+    // Leaving the loop early makes the SDK abort its request: the server sees the client go.
+    for await (const chunk of stream) {
+      if (chunk.choices[0]?.delta.content) received += 1;
+      if (received === 3) break;
+    }
+    expect(received).toBe(3);
+    const deadline = Date.now() + 5_000;
+    while ((await finished()) === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(await finished()).toBe(before + 1);
+    const answer = await client('echo').chat.completions.create({ model: 'm', messages: ask('still here?') });
+    expect(answer.choices[0].message.content).toBe('You said: still here?');
+  });
+});
+
 describe('chat/completions errors', () => {
   it('a function’s exception is the SDK’s APIError: 500 with the message, in OpenAI’s envelope', async () => {
     const err = await client('broken')
