@@ -11,8 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { chatResponder, defineFunction, Type, type FunctionContext, type TSchema } from 'cerebrium-local';
 import { loadModel, type Model } from 'cerebrium-local/models';
 import { ensureDemoModel } from '../src/models/stand-ins/demo-models.ts';
-import { BpeTokenizer } from '../src/models/bpe-tokenizer.ts';
-import { chatPrompt, decoderLayout, generateText } from '../src/models/text-generation.ts';
+import { BpeTokenizer, chatPrompt, decoderLayout, generateText } from 'cerebrium-local/text-generation';
 
 // The demo app's own folder, so the function finds its model when another app re-exports it.
 const APP_DIR = fileURLToPath(new URL('..', import.meta.url));

@@ -7,7 +7,7 @@
 //      lines top to bottom. An image that is not a readable PNG or JPEG fails with an InvalidImageError
 //      whose message says why; a body without `image` is refused with 422 before the function runs.
 import { defineFunction, Type, type FunctionContext } from 'cerebrium-local';
-import { readText } from '../src/models/ocr/read-text.ts';
+import { readText } from 'cerebrium-local/ocr';
 
 export const ocr = defineFunction(
   {
