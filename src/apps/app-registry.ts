@@ -53,14 +53,15 @@ export class AppRegistry {
 
   private async loadApp(config: AppConfig): Promise<LoadedApp> {
     const modules = await findAppModules(config.dir);
-    const exports = await AppRuntime.inspect(config, modules, this.options);
+    const replicaData = AppRuntime.replicaData(config, modules, this.options);
+    const exports = await AppRuntime.inspect(replicaData);
     const functions = new Map<string, AppFunction>();
     for (const info of exports) {
       const fn: AppFunction = { ...info };
       if (info.paramsSchema) fn.validateParams = compileParamsValidator(info.paramsSchema);
       functions.set(info.name, fn);
     }
-    return { config, functions, runtime: new AppRuntime(config, modules, this.options) };
+    return { config, functions, runtime: new AppRuntime(config, replicaData, this.options) };
   }
 
   /**

@@ -14,7 +14,7 @@ export function errorBody(err: CerebriumLocalError, runId = err.runId): ErrorBod
 }
 
 /** Errors Fastify itself raises, in the project's terms. */
-export function fromFastify(err: FastifyError): CerebriumLocalError {
+function fromFastify(err: FastifyError): CerebriumLocalError {
   if (err instanceof CerebriumLocalError) return err;
   if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
     return new CerebriumLocalError(413, 'invalid_request_error', 'body_too_large', `The body is larger than the limit: ${err.message}`);
@@ -31,14 +31,25 @@ export function sendError(reply: FastifyReply, err: CerebriumLocalError): Fastif
   return reply.code(err.statusCode).type('application/json; charset=utf-8').send(errorBody(err));
 }
 
-export function registerErrorHandling(server: FastifyInstance): void {
-  server.setErrorHandler((err: FastifyError, request, reply) => {
+/**
+ * Makes `scope` answer every error with `send` (the /v4 envelope here, OpenAI's in the OpenAI plugin),
+ * after mapping Fastify's own errors and logging the unexpected ones.
+ */
+export function answerErrorsWith(
+  scope: FastifyInstance,
+  send: (reply: FastifyReply, err: CerebriumLocalError) => FastifyReply,
+): void {
+  scope.setErrorHandler((err: FastifyError, request, reply) => {
     const known = fromFastify(err);
     if (known.statusCode >= 500 && !(err instanceof CerebriumLocalError)) {
       request.log.error({ err }, 'unexpected error');
     }
-    return sendError(reply, known);
+    return send(reply, known);
   });
+}
+
+export function registerErrorHandling(server: FastifyInstance): void {
+  answerErrorsWith(server, sendError);
   server.setNotFoundHandler((request, reply) =>
     sendError(
       reply,

@@ -1,9 +1,9 @@
 // The OpenAI-compatible routes' variant of errorBody: {"error": {message, type, param, code}}, the
 // envelope the OpenAI SDKs (and Ollama, vLLM, LocalAI) read. Errors are still raised as
 // CerebriumLocalError everywhere; only their last step to HTTP differs on these routes.
-import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { CerebriumLocalError, type ParamProblem } from '../errors.ts';
-import { fromFastify } from './error-handler.ts';
+import { answerErrorsWith } from './error-handler.ts';
 
 export interface OpenAiErrorBody {
   error: { message: string; type: string; param: string | null; code: string | null };
@@ -50,11 +50,5 @@ export function sendOpenAiError(reply: FastifyReply, err: CerebriumLocalError): 
 
 /** For the encapsulated plugin that holds the OpenAI routes; every other route keeps the root handler. */
 export function registerOpenAiErrorHandling(scope: FastifyInstance): void {
-  scope.setErrorHandler((err: FastifyError, request, reply) => {
-    const known = fromFastify(err);
-    if (known.statusCode >= 500 && !(err instanceof CerebriumLocalError)) {
-      request.log.error({ err }, 'unexpected error');
-    }
-    return sendOpenAiError(reply, known);
-  });
+  answerErrorsWith(scope, sendOpenAiError);
 }

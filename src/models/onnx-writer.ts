@@ -23,6 +23,18 @@ export interface OnnxInitializer {
   data: Float32Array | BigInt64Array;
 }
 
+/** Weights drawn from `next()` (in [0, 1)), spread evenly over [-scale, scale). */
+export function randomInitializer(name: string, dims: number[], scale: number, next: () => number): OnnxInitializer {
+  const data = new Float32Array(dims.reduce((a, b) => a * b, 1));
+  for (let i = 0; i < data.length; i += 1) data[i] = (next() * 2 - 1) * scale;
+  return { name, dims, data };
+}
+
+/** A constant int64 tensor (shapes, axes, indices); a scalar when `dims` is []. */
+export function int64Initializer(name: string, values: number[], dims: number[] = [values.length]): OnnxInitializer {
+  return { name, dims, data: BigInt64Array.from(values.map(BigInt)) };
+}
+
 export interface OnnxValueInfo {
   name: string;
   type: DataTypeCode;

@@ -7,7 +7,6 @@ export class QueueFullError extends Error {
 
 interface Waiter {
   grant: () => void;
-  refuse: (reason: unknown) => void;
 }
 
 export class AdmissionQueue {
@@ -49,7 +48,6 @@ export class AdmissionQueue {
           signal.removeEventListener('abort', onAbort);
           resolve();
         },
-        refuse: reject,
       };
       const onAbort = () => {
         const at = this.waiters.indexOf(waiter);

@@ -50,17 +50,12 @@ export interface RunExecution {
 export class AppRuntime {
   private readonly pool: Piscina;
   private readonly admission: AdmissionQueue;
-  private readonly replicaData: ReplicaData;
   /** Each replica's count of onnxruntime calls in flight, by thread id. */
   private readonly nativeCalls = new Map<number, Int32Array>();
 
-  constructor(
-    readonly config: AppConfig,
-    modules: string[],
-    private readonly options: RuntimeOptions,
-  ) {
-    const { scaling, hardware } = config;
-    this.replicaData = {
+  /** Everything a replica of this app is given when it starts; read once per (re)load of the app. */
+  static replicaData(config: AppConfig, modules: string[], options: RuntimeOptions): ReplicaData {
+    return {
       appName: config.name,
       appDir: config.dir,
       modules,
@@ -69,10 +64,18 @@ export class AppRuntime {
       prettyLogs: options.prettyLogs,
       models: modelSettings(config, options),
     };
+  }
+
+  constructor(
+    readonly config: AppConfig,
+    replicaData: ReplicaData,
+    private readonly options: RuntimeOptions,
+  ) {
+    const { scaling, hardware } = config;
     this.admission = new AdmissionQueue(scaling.maxReplicas * scaling.replicaConcurrency, options.maxQueue);
     this.pool = new Piscina({
       filename: REPLICA_ENTRY,
-      workerData: this.replicaData,
+      workerData: replicaData,
       minThreads: scaling.minReplicas,
       maxThreads: scaling.maxReplicas,
       concurrentTasksPerWorker: scaling.replicaConcurrency,
@@ -86,23 +89,9 @@ export class AppRuntime {
     this.pool.on('workerDestroy', (worker: { threadId: number }) => this.nativeCalls.delete(worker.threadId));
   }
 
-  /** Imports the app's modules in a throwaway replica and lists their exports. */
-  static async inspect(config: AppConfig, modules: string[], options: RuntimeOptions): Promise<ExportInfo[]> {
-    const inspector = new Piscina({
-      filename: REPLICA_ENTRY,
-      workerData: {
-        appName: config.name,
-        appDir: config.dir,
-        modules,
-        env: appEnvironment(config, options.projectId),
-        logLevel: options.logLevel,
-        prettyLogs: options.prettyLogs,
-        models: modelSettings(config, options),
-      } satisfies ReplicaData,
-      minThreads: 0,
-      maxThreads: 1,
-      atomics: 'disabled',
-    });
+  /** Imports the app's modules in a throwaway replica, given what its replicas get, and lists their exports. */
+  static async inspect(replicaData: ReplicaData): Promise<ExportInfo[]> {
+    const inspector = new Piscina({ filename: REPLICA_ENTRY, workerData: replicaData, minThreads: 0, maxThreads: 1, atomics: 'disabled' });
     try {
       const result = (await inspector.run({ type: 'inspect' })) as InspectResult;
       if (!result.ok) {

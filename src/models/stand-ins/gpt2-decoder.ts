@@ -16,7 +16,7 @@
 // 50257-row table is stored once) after a small projection: with the embedding alone, a random
 // model's likeliest next token is the one it was just given, and greedy output would repeat one token.
 import { seededRandom } from '../seeded-random.ts';
-import { DataType, encodeModel, type OnnxInitializer, type OnnxNode, type OnnxValueInfo } from '../onnx-writer.ts';
+import { DataType, encodeModel, int64Initializer, randomInitializer, type OnnxInitializer, type OnnxNode, type OnnxValueInfo } from '../onnx-writer.ts';
 
 export interface Gpt2DecoderShape {
   vocabSize: number;
@@ -46,21 +46,13 @@ export function buildGpt2Decoder(shape: Gpt2DecoderShape = DEFAULT_GPT2_DECODER)
   const next = seededRandom(shape.seed);
   const { heads: H, headDim: Dh } = shape;
   const D = H * Dh;
-  const uniform = (name: string, dims: number[], scale: number): OnnxInitializer => {
-    const data = new Float32Array(dims.reduce((a, b) => a * b, 1));
-    for (let i = 0; i < data.length; i++) data[i] = (next() * 2 - 1) * scale;
-    return { name, dims, data };
-  };
+  const uniform = (name: string, dims: number[], scale: number) => randomInitializer(name, dims, scale, next);
   const filled = (name: string, dims: number[], value: number): OnnxInitializer => ({
     name,
     dims,
     data: new Float32Array(dims.reduce((a, b) => a * b, 1)).fill(value),
   });
-  const int64 = (name: string, values: number[], dims: number[] = [values.length]): OnnxInitializer => ({
-    name,
-    dims,
-    data: BigInt64Array.from(values.map(BigInt)),
-  });
+  const int64 = int64Initializer;
 
   const initializers: OnnxInitializer[] = [
     uniform('wte', [shape.vocabSize, D], 1),

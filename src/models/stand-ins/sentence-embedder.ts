@@ -8,7 +8,7 @@
 // Inside: word + position + token-type embeddings, then a few layers of tanh(hW + b) plus the
 // attention-masked mean of the layer, so each token sees its sentence but never the padding (as
 // attention does): a padded sentence gives the same vectors for its real tokens as an unpadded one.
-import { DataType, encodeModel, type OnnxInitializer, type OnnxNode } from '../onnx-writer.ts';
+import { DataType, encodeModel, int64Initializer, randomInitializer, type OnnxInitializer, type OnnxNode } from '../onnx-writer.ts';
 import { seededRandom } from '../seeded-random.ts';
 
 export interface SentenceEmbedderShape {
@@ -25,16 +25,8 @@ export const DEFAULT_EMBEDDER: SentenceEmbedderShape = { vocabSize: 30522, hidde
 export function buildSentenceEmbedder(shape: SentenceEmbedderShape = DEFAULT_EMBEDDER): Uint8Array {
   const next = seededRandom(shape.seed);
   const H = shape.hidden;
-  const weights = (name: string, dims: number[], scale: number): OnnxInitializer => {
-    const data = new Float32Array(dims.reduce((a, b) => a * b, 1));
-    for (let i = 0; i < data.length; i++) data[i] = (next() * 2 - 1) * scale;
-    return { name, dims, data };
-  };
-  const int64 = (name: string, values: number[], dims: number[] = [values.length]): OnnxInitializer => ({
-    name,
-    dims,
-    data: BigInt64Array.from(values.map(BigInt)),
-  });
+  const weights = (name: string, dims: number[], scale: number) => randomInitializer(name, dims, scale, next);
+  const int64 = int64Initializer;
 
   const initializers: OnnxInitializer[] = [
     weights('word_embeddings', [shape.vocabSize, H], 1),
