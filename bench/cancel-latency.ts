@@ -43,7 +43,5 @@ for (let i = 0; i < 20; i += 1) {
   latencies.push(seen[seen.length - 1] - leftAt);
 }
 latencies.sort((a, b) => a - b);
-console.log(
-  `disconnect → generator finally, 20 runs: min ${latencies[0]} ms, median ${latencies[10]} ms, max ${latencies[19]} ms`,
-);
+console.log(`disconnect → generator finally, 20 runs: min ${latencies[0]} ms, median ${latencies[10]} ms, max ${latencies[19]} ms`);
 await server.close();

@@ -14,9 +14,7 @@ import { WordPieceTokenizer } from '../src/models/wordpiece.ts';
 import { dataDir, root, rssMb, startProcess, stopProcess } from './processes.ts';
 
 const quick = process.argv.includes('--quick');
-const outputs = quick
-  ? { markdown: 'RESULTS-quick.md', json: 'results-quick.json' }
-  : { markdown: 'RESULTS.md', json: 'results.json' };
+const outputs = quick ? { markdown: 'RESULTS-quick.md', json: 'results-quick.json' } : { markdown: 'RESULTS.md', json: 'results.json' };
 const REPS = 3;
 const LOAD_SECONDS = quick ? 2 : 8;
 const CONNECTIONS = 50;
@@ -124,7 +122,15 @@ function addRow(measure: string, unit: string, emulator: number[], baseline: num
 
 async function benchSyncAndStreams(): Promise<void> {
   const bare = await startProcess('bare', [join(root, 'bin/run-ts.mjs'), join(root, 'bench/bare-server.ts')]);
-  const emulator = await startProcess('emulator', [join(root, 'bin/cerebrium-local.mjs'), 'serve', benchApp, '--log-level', 'info', '--data-dir', dataDir('sync')]);
+  const emulator = await startProcess('emulator', [
+    join(root, 'bin/cerebrium-local.mjs'),
+    'serve',
+    benchApp,
+    '--log-level',
+    'info',
+    '--data-dir',
+    dataDir('sync'),
+  ]);
   try {
     const bareUrl = `${bare.url}/bare/hello`;
     const emuUrl = `${emulator.url}/v4/p-bench/bench/hello`;
@@ -142,9 +148,27 @@ async function benchSyncAndStreams(): Promise<void> {
     }
     const errors = sync.emu.reduce((n, f) => n + f.errors, 0) + sync.bare.reduce((n, f) => n + f.errors, 0);
     if (errors > 0) console.warn(`sync load saw ${errors} errors`);
-    addRow('sync invoke, trivial function: throughput', 'req/s', sync.emu.map((f) => f.rps), sync.bare.map((f) => f.rps), 'bare Fastify route');
-    addRow('sync invoke, one connection: p50 latency', 'ms', latency.emu.map((f) => f.p50), latency.bare.map((f) => f.p50), 'bare Fastify route');
-    addRow('sync invoke, one connection: p99 latency', 'ms', latency.emu.map((f) => f.p99), latency.bare.map((f) => f.p99), 'bare Fastify route');
+    addRow(
+      'sync invoke, trivial function: throughput',
+      'req/s',
+      sync.emu.map((f) => f.rps),
+      sync.bare.map((f) => f.rps),
+      'bare Fastify route',
+    );
+    addRow(
+      'sync invoke, one connection: p50 latency',
+      'ms',
+      latency.emu.map((f) => f.p50),
+      latency.bare.map((f) => f.p50),
+      'bare Fastify route',
+    );
+    addRow(
+      'sync invoke, one connection: p99 latency',
+      'ms',
+      latency.emu.map((f) => f.p99),
+      latency.bare.map((f) => f.p99),
+      'bare Fastify route',
+    );
 
     const streams = { emu: [] as StreamFigures[], bare: [] as StreamFigures[] };
     await readStream(`${bare.url}/bare/chunks`);
@@ -154,8 +178,20 @@ async function benchSyncAndStreams(): Promise<void> {
       streams.emu.push(await readStream(`${emulator.url}/v4/p-bench/bench/chunks`));
     }
     const label = `SSE, one stream of ${STREAM_CHUNKS.toLocaleString('en')} small chunks`;
-    addRow(`${label}: events/s`, 'events/s', streams.emu.map((s) => s.eventsPerSecond), streams.bare.map((s) => s.eventsPerSecond), 'bare Fastify SSE route (in-process generator)');
-    addRow(`${label}: time to first byte`, 'ms', streams.emu.map((s) => s.ttfbMs), streams.bare.map((s) => s.ttfbMs), 'bare Fastify SSE route (in-process generator)');
+    addRow(
+      `${label}: events/s`,
+      'events/s',
+      streams.emu.map((s) => s.eventsPerSecond),
+      streams.bare.map((s) => s.eventsPerSecond),
+      'bare Fastify SSE route (in-process generator)',
+    );
+    addRow(
+      `${label}: time to first byte`,
+      'ms',
+      streams.emu.map((s) => s.ttfbMs),
+      streams.bare.map((s) => s.ttfbMs),
+      'bare Fastify SSE route (in-process generator)',
+    );
 
     // Memory of the emulator process (server thread and replicas), against the bare server's.
     const idle = { emu: rssMb(emulator.pid), bare: rssMb(bare.pid) };
@@ -180,7 +216,15 @@ async function benchSyncAndStreams(): Promise<void> {
 
 /** First call after the replica has cooled down (a new thread imports the app) vs a warm call. */
 async function benchColdStart(): Promise<void> {
-  const emulator = await startProcess('cold', [join(root, 'bin/cerebrium-local.mjs'), 'serve', coldApp, '--log-level', 'warn', '--data-dir', dataDir('cold')]);
+  const emulator = await startProcess('cold', [
+    join(root, 'bin/cerebrium-local.mjs'),
+    'serve',
+    coldApp,
+    '--log-level',
+    'warn',
+    '--data-dir',
+    dataDir('cold'),
+  ]);
   const url = `${emulator.url}/v4/p-bench/cold/hello`;
   const replicas = async () =>
     ((await (await fetch(`${emulator.url}/ready`)).json()) as { apps: { cold: { replicas: number } } }).apps.cold.replicas;
@@ -235,7 +279,15 @@ async function inProcessEmbeddings(batchSize: number, seconds: number): Promise<
 /** 32 concurrent single-sentence callers through the server (the demo's batched embed) vs raw onnxruntime. */
 async function benchEmbeddings(): Promise<void> {
   await ensureDemoModel(root, 'embed.onnx');
-  const emulator = await startProcess('embed', [join(root, 'bin/cerebrium-local.mjs'), 'serve', root, '--log-level', 'info', '--data-dir', dataDir('embed')]);
+  const emulator = await startProcess('embed', [
+    join(root, 'bin/cerebrium-local.mjs'),
+    'serve',
+    root,
+    '--log-level',
+    'info',
+    '--data-dir',
+    dataDir('embed'),
+  ]);
   const url = `${emulator.url}/v4/p-bench/demo/embed`;
   const bodies = SENTENCES.map((input) => JSON.stringify({ input }));
   try {
@@ -286,14 +338,16 @@ function writeResults(info: Record<string, string | number>): void {
     '',
     '| measure | emulator | baseline | baseline is | ratio |',
     '| --- | --- | --- | --- | --- |',
-    ...rows.map((r) => `| ${r.measure} (${r.unit}) | ${fmt(r.emulator)} | ${fmt(r.baseline)} | ${r.baselineName} | ${r.ratio.toFixed(3)} |`),
+    ...rows.map(
+      (r) => `| ${r.measure} (${r.unit}) | ${fmt(r.emulator)} | ${fmt(r.baseline)} | ${r.baselineName} | ${r.ratio.toFixed(3)} |`,
+    ),
     '',
     'Notes:',
     '- The emulator logs one JSON line per run (log level info), as it does by default; the bare server logs nothing.',
     '- Memory rows are single readings of VmRSS, emulator process (server thread and its replicas) against the bare process.',
     '- Cold start: an app with min_replicas = 0 and cooldown = 1 s; the cold call waits for a new replica thread to start',
     '  and import the app through tsx, the warm call right after reuses it. Round-trip latency seen by the client.',
-    '- Embeddings: the demo app\'s `embed` (batched: up to 32 inputs or 5 ms) with the generated stand-in model',
+    "- Embeddings: the demo app's `embed` (batched: up to 32 inputs or 5 ms) with the generated stand-in model",
     '  (models/README.md: BERT interface, 32 hidden units, so the model itself is cheap and the figures weigh the',
     '  serving path heavily); the baseline tokenises, runs and pools the same sentences with a raw onnxruntime',
     `  session (${cpus().length} intra-op threads) in the bench process.`,
@@ -305,7 +359,10 @@ function writeResults(info: Record<string, string | number>): void {
 const info = machine();
 console.log(`bench: ${JSON.stringify(info)}`);
 // `--only=sync,cold,embed` runs some parts (while developing); RESULTS.md is only written by a full run.
-const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
+const only = process.argv
+  .find((a) => a.startsWith('--only='))
+  ?.slice('--only='.length)
+  .split(',');
 const wanted = (part: string) => !only || only.includes(part);
 if (wanted('sync')) await benchSyncAndStreams();
 if (wanted('cold')) await benchColdStart();

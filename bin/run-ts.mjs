@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Runs a TypeScript entry point of this repository (benchmarks, scripts) through tsx.
-import { register } from 'tsx/esm/api';
-import { pathToFileURL } from 'node:url';
+
 import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { register } from 'tsx/esm/api';
 
 register();
 const [entry, ...rest] = process.argv.slice(2);

@@ -1,8 +1,8 @@
 // `npm run models [-- --force]`: builds the demo app's generated stand-in models into models/.
 // A file already there is kept (it may be a real export you dropped in) unless --force is given.
 import { rm } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { DEMO_MODELS, ensureDemoModel } from '../src/models/stand-ins/demo-models.ts';
 
 const appDir = fileURLToPath(new URL('..', import.meta.url));

@@ -1,12 +1,13 @@
 // What an app's functions import: `import { defineFunction, Type } from 'cerebrium-local'`.
 // Kept small on purpose: it is loaded into every replica.
-import type { Logger } from 'pino';
-import type { Static, TSchema } from '@sinclair/typebox';
 
-export { Type } from '@sinclair/typebox';
+import type { Static, TSchema } from '@sinclair/typebox';
+import type { Logger } from 'pino';
+
 export type { Static, TSchema } from '@sinclair/typebox';
+export { Type } from '@sinclair/typebox';
 // Batching is for any function, so it is here too; models live in 'cerebrium-local/models'.
-export { batched, type BatchOptions, type BatchFunction, type BatchCaller } from './models/batching.ts';
+export { type BatchCaller, type BatchFunction, type BatchOptions, batched } from './models/batching.ts';
 // Builders and types for functions behind the OpenAI-compatible routes (no imports of its own).
 export * from './openai.ts';
 
@@ -43,10 +44,7 @@ type UserFunction<P> = (params: P, ctx: FunctionContext) => unknown;
  * key, and the function never runs. The function itself is returned unchanged, so it can still
  * be a generator.
  */
-export function defineFunction<S extends TSchema, F extends UserFunction<Static<S>>>(
-  spec: FunctionSpec<S>,
-  fn: F,
-): F {
+export function defineFunction<S extends TSchema, F extends UserFunction<Static<S>>>(spec: FunctionSpec<S>, fn: F): F {
   Object.defineProperty(fn, FUNCTION_SPEC, { value: spec, enumerable: false });
   return fn;
 }

@@ -1,5 +1,5 @@
 // The project's loggers: pretty lines in a terminal, JSON lines otherwise (for log shippers).
-import { pino, type Logger, type DestinationStream } from 'pino';
+import { type DestinationStream, type Logger, pino } from 'pino';
 import pretty from 'pino-pretty';
 
 export interface LogOptions {

@@ -1,10 +1,11 @@
 // 1,000 async calls at once: every one is answered 202, and every one ends up in the store as a
 // success with its own result.
-import { afterAll, beforeAll, expect, it } from 'vitest';
+
 import { Agent, fetch as undiciFetch } from 'undici';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { ApiRun } from '../src/http/runs-routes.ts';
+import { ASYNC_APP, getJson, PROJECT, runsPath, sleep, type TempDir, tempDataDir } from './async-support.ts';
 import { startTestServer, type TestServer } from './helpers/test-server.ts';
-import { ASYNC_APP, getJson, PROJECT, runsPath, sleep, tempDataDir, type TempDir } from './async-support.ts';
 
 const BURST = 1000;
 

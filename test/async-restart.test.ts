@@ -3,14 +3,14 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   ASYNC_APP,
+  type ChildServer,
   getRun,
   NARROW_APP,
   PROJECT,
   pollRun,
   spawnServer,
-  tempDataDir,
-  type ChildServer,
   type TempDir,
+  tempDataDir,
 } from './async-support.ts';
 
 const dirs: TempDir[] = [];
@@ -85,7 +85,7 @@ describe('restarts', () => {
     expect(await second.exited).toBe(0);
   });
 
-  it('a second server on the same data dir is refused, not allowed to fail the first one\'s runs', async () => {
+  it("a second server on the same data dir is refused, not allowed to fail the first one's runs", async () => {
     const dir = tempDataDir();
     dirs.push(dir);
     const first = await start(dir.path);

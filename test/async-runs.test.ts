@@ -1,10 +1,11 @@
 // ?async=true and the runs API, over a real socket, against test/fixtures/async-app.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiRun } from '../src/http/runs-routes.ts';
+import { ASYNC_APP, getJson, getRun, NARROW_APP, PROJECT, pollRun, runsPath, type TempDir, tempDataDir } from './async-support.ts';
 import { startTestServer, type TestServer } from './helpers/test-server.ts';
-import { ASYNC_APP, getJson, getRun, NARROW_APP, PROJECT, pollRun, runsPath, tempDataDir, type TempDir } from './async-support.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -27,8 +28,7 @@ const callAsync = async (fn: string, body: unknown = {}, app = 'async') => {
   return ((await res.json()) as { run_id: string }).run_id;
 };
 
-const cancel = (app: string, runId: string) =>
-  fetch(`${server.url}${runsPath(app)}/${runId}/cancel`, { method: 'POST' });
+const cancel = (app: string, runId: string) => fetch(`${server.url}${runsPath(app)}/${runId}/cancel`, { method: 'POST' });
 
 describe('async calls', () => {
   it('answer 202 with exactly {run_id} and x-request-id, and the run is already in the store', async () => {
@@ -148,9 +148,7 @@ describe('runs API', () => {
     let pages = 0;
     do {
       const query: string = `asyncOnly=true&limit=2${token ? `&nextToken=${encodeURIComponent(token)}` : ''}`;
-      const { status, body } = await getJson<{ items: ApiRun[]; nextToken: string | null }>(
-        `${server.url}${runsPath('narrow')}?${query}`,
-      );
+      const { status, body } = await getJson<{ items: ApiRun[]; nextToken: string | null }>(`${server.url}${runsPath('narrow')}?${query}`);
       expect(status).toBe(200);
       expect(body.items.length).toBeLessThanOrEqual(2);
       expect(body.items.every((run) => run.async)).toBe(true);

@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fixture, startTestServer, type TestServer } from './helpers/test-server.ts';
-import { bearer, expectRefused, hs256, keyFiles, SECRET, tempDir, type KeyFiles } from './auth-support.ts';
 import { loadOrCreateDevSecret } from '../src/auth/dev-secret.ts';
 import { parseDuration } from '../src/auth/duration.ts';
+import { bearer, expectRefused, hs256, type KeyFiles, keyFiles, SECRET, tempDir } from './auth-support.ts';
+import { fixture, startTestServer, type TestServer } from './helpers/test-server.ts';
 
 const CLI = fileURLToPath(new URL('../bin/cerebrium-local.mjs', import.meta.url));
 const tmp = tempDir();
@@ -78,7 +78,11 @@ describe('the dev secret, when an app needs auth and no key is given', () => {
   });
 
   it('a token made with any other secret is refused', async () => {
-    await expectRefused(await server.post('/v4/p-test/secured/whoami', {}, bearer(await hs256({ projectId: 'p-test' }))), 401, 'invalid_signature');
+    await expectRefused(
+      await server.post('/v4/p-test/secured/whoami', {}, bearer(await hs256({ projectId: 'p-test' }))),
+      401,
+      'invalid_signature',
+    );
   });
 });
 

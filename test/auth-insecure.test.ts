@@ -1,10 +1,11 @@
 // --insecure-skip-signature: real Cerebrium tokens offline. Claims are still checked; signatures
 // are not, and every response of a protected app says so.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { generateKeyPair } from 'jose';
-import { fixture, startTestServer, type TestServer } from './helpers/test-server.ts';
-import { algNone, anHourAgo, bearer, expectRefused, inOneHour, signWith } from './auth-support.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setUpAuth } from '../src/auth/setup-auth.ts';
+import { algNone, anHourAgo, bearer, expectRefused, inOneHour, signWith } from './auth-support.ts';
+import { fixture, startTestServer, type TestServer } from './helpers/test-server.ts';
 
 const HEADER = 'x-cerebrium-local-insecure-auth';
 let server: TestServer;

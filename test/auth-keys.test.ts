@@ -1,14 +1,15 @@
 // Each key source over a real socket: a PEM public key, a JWKS file and a JWKS URL on 127.0.0.1.
 // The algorithm always follows from the key: HS256 made with the public key's PEM text is refused.
+
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fixture, startTestServer, type TestServer } from './helpers/test-server.ts';
-import { bearer, expectRefused, hs256, inOneHour, keyFiles, signWith, tempDir, type KeyFiles } from './auth-support.ts';
 import { loadVerificationKey } from '../src/auth/keys.ts';
 import type { AuthOptions } from '../src/auth/setup-auth.ts';
 import { verifyAuthorization } from '../src/auth/verify-token.ts';
+import { bearer, expectRefused, hs256, inOneHour, type KeyFiles, keyFiles, signWith, tempDir } from './auth-support.ts';
+import { fixture, startTestServer, type TestServer } from './helpers/test-server.ts';
 
 const tmp = tempDir();
 let rsa: KeyFiles;
@@ -76,9 +77,15 @@ describe('PEM key kinds decide the algorithm', () => {
     const ok = await signWith({ projectId: 'p-test' }, k.privateKey, alg);
     await expect(verifyAuthorization(`Bearer ${ok}`, checker!, 'p-test')).resolves.toMatchObject({ projectId: 'p-test' });
     const rs = await signWith({ projectId: 'p-test' }, rsa.privateKey, 'RS256');
-    await expect(verifyAuthorization(`Bearer ${rs}`, checker!, 'p-test')).rejects.toMatchObject({ statusCode: 401, code: 'algorithm_not_allowed' });
+    await expect(verifyAuthorization(`Bearer ${rs}`, checker!, 'p-test')).rejects.toMatchObject({
+      statusCode: 401,
+      code: 'algorithm_not_allowed',
+    });
     const hs = await hs256({ projectId: 'p-test' }, k.publicPem);
-    await expect(verifyAuthorization(`Bearer ${hs}`, checker!, 'p-test')).rejects.toMatchObject({ statusCode: 401, code: 'algorithm_not_allowed' });
+    await expect(verifyAuthorization(`Bearer ${hs}`, checker!, 'p-test')).rejects.toMatchObject({
+      statusCode: 401,
+      code: 'algorithm_not_allowed',
+    });
   });
 
   it('refuses to start with a file that holds no public key', async () => {

@@ -49,7 +49,11 @@ describe('routes covered by their params', () => {
 
   it(':appId split as {projectId}-{appName}, on the longest app name', async () => {
     await expectRefused(await get('/v2/projects/p-test/apps/p-test-my-app/runs'), 401, 'missing_token');
-    await expectRefused(await get('/v2/projects/p-test/apps/p-test-my-app/runs', bearer(await hs256({ projectId: 'p-other' }))), 403, 'project_mismatch');
+    await expectRefused(
+      await get('/v2/projects/p-test/apps/p-test-my-app/runs', bearer(await hs256({ projectId: 'p-other' }))),
+      403,
+      'project_mismatch',
+    );
     const ok = await get('/v2/projects/p-test/apps/p-test-my-app/runs', bearer(await hs256({ projectId: 'p-test' })));
     expect(ok.status).toBe(200);
     expect(auth.targetFromParams({ appId: 'p-x-my-app' })).toEqual({ appName: 'my-app', projectId: 'p-x' });

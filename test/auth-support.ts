@@ -3,8 +3,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type CryptoKey, exportJWK, exportPKCS8, exportSPKI, generateKeyPair, type JWTPayload, SignJWT } from 'jose';
 import { expect } from 'vitest';
-import { exportJWK, exportPKCS8, exportSPKI, generateKeyPair, SignJWT, type CryptoKey, type JWTPayload } from 'jose';
 
 export const SECRET = 'test-secret-that-is-long-enough-for-hs256!!';
 
@@ -22,7 +22,10 @@ export async function hs256(claims: JWTPayload, secret: string | Uint8Array = SE
 }
 
 export async function signWith(claims: JWTPayload, privateKey: CryptoKey, alg: string, kid?: string): Promise<string> {
-  return new SignJWT(claims).setProtectedHeader({ alg, typ: 'JWT', ...(kid ? { kid } : {}) }).setIssuedAt().sign(privateKey);
+  return new SignJWT(claims)
+    .setProtectedHeader({ alg, typ: 'JWT', ...(kid ? { kid } : {}) })
+    .setIssuedAt()
+    .sign(privateKey);
 }
 
 /** An unsigned token, as an attacker would hand-craft it. */

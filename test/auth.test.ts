@@ -1,8 +1,8 @@
 // disable_auth = false over a real socket, with an HS256 secret: every 401/403 decision, and
 // that public apps, other routes and the logs are left alone.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fixture, startTestServer, type TestServer } from './helpers/test-server.ts';
 import { algNone, anHourAgo, bearer, expectRefused, hs256, inOneHour, SECRET, tamper } from './auth-support.ts';
+import { fixture, startTestServer, type TestServer } from './helpers/test-server.ts';
 
 let server: TestServer;
 const sentTokens: string[] = [];

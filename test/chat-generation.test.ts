@@ -1,19 +1,13 @@
 // The pieces of the demo `chat` function, in-process: GPT-2's BPE tokenizer, the KV-cache decoding
 // loop against the generated GPT-2 stand-in (checked against re-running the whole sequence), the
 // sampler, stop strings, max_tokens, the context limit and aborting between tokens.
-import { beforeAll, describe, expect, it } from 'vitest';
+
 import { InferenceSession, Tensor } from 'onnxruntime-node';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { BpeTokenizer } from '../src/models/bpe-tokenizer.ts';
 import { buildGpt2Decoder, DEFAULT_GPT2_DECODER } from '../src/models/stand-ins/gpt2-decoder.ts';
 import { buildSentenceEmbedder, DEFAULT_EMBEDDER } from '../src/models/stand-ins/sentence-embedder.ts';
-import {
-  chatPrompt,
-  createSampler,
-  decodeTokens,
-  decoderLayout,
-  generateText,
-  type DecoderModel,
-} from '../src/models/text-generation.ts';
+import { chatPrompt, createSampler, type DecoderModel, decoderLayout, decodeTokens, generateText } from '../src/models/text-generation.ts';
 
 const tokenizer = BpeTokenizer.gpt2();
 
@@ -116,7 +110,9 @@ describe('the GPT-2 stand-in and the KV-cache loop', () => {
     expect(withCache).toEqual(without);
     expect(new Set(withCache).size).toBeGreaterThan(3); // not one token over and over
     // The cached loop fed the prompt once, then one token at a time after a growing past.
-    expect(cached.fed).toEqual(withCache.map((_, i) => (i === 0 ? { ids: prompt.length, past: 0 } : { ids: 1, past: prompt.length + i - 1 })));
+    expect(cached.fed).toEqual(
+      withCache.map((_, i) => (i === 0 ? { ids: prompt.length, past: 0 } : { ids: 1, past: prompt.length + i - 1 })),
+    );
     expect(uncached.fed.every((f, i) => f.ids === prompt.length + i && f.past === 0)).toBe(true);
   });
 
@@ -130,7 +126,11 @@ describe('the GPT-2 stand-in and the KV-cache loop', () => {
       const feeds: Record<string, Tensor> = {
         input_ids: new Tensor('int64', BigInt64Array.from(input, BigInt), [1, input.length]),
         attention_mask: new Tensor('int64', new BigInt64Array(total).fill(1n), [1, total]),
-        position_ids: new Tensor('int64', BigInt64Array.from(input, (_, i) => BigInt(pastLength + i)), [1, input.length]),
+        position_ids: new Tensor(
+          'int64',
+          BigInt64Array.from(input, (_, i) => BigInt(pastLength + i)),
+          [1, input.length],
+        ),
       };
       for (let l = 0; l < layout.layers; l++) {
         feeds[`past_key_values.${l}.key`] = past?.[2 * l] ?? empty;
@@ -177,7 +177,9 @@ describe('the GPT-2 stand-in and the KV-cache loop', () => {
       const other = await InferenceSession.create(buildGpt2Decoder({ ...DEFAULT_GPT2_DECODER, ...options }), { intraOpNumThreads: 1 });
       const layout = decoderLayout({ path: 'variant', session: other });
       expect(layout).toMatchObject({ positionIds: options.positionIds, cacheBranch: options.cacheBranchInput });
-      return collect(decodeTokens({ path: 'variant', session: other, run: (feeds) => other.run(feeds) }, prompt, { maxNewTokens: 8, nextToken: greedy }));
+      return collect(
+        decodeTokens({ path: 'variant', session: other, run: (feeds) => other.run(feeds) }, prompt, { maxNewTokens: 8, nextToken: greedy }),
+      );
     };
     const expected = await collect(decodeTokens(recording(), prompt, { maxNewTokens: 8, nextToken: greedy }));
     // Same weights; positions computed inside from the past length instead of fed; the merged decoder's flag fed.
@@ -231,7 +233,12 @@ describe('generateText', () => {
 
   it('stops at max_tokens with finish "length", counting the tokenizer’s tokens', async () => {
     const result = await generateText(model(), tokenizer, PROMPT, { maxTokens: 7, temperature: 0 }).complete();
-    expect(result).toMatchObject({ finishReason: 'length', completionTokens: 7, promptTokens: tokenizer.encode(PROMPT).length, aborted: false });
+    expect(result).toMatchObject({
+      finishReason: 'length',
+      completionTokens: 7,
+      promptTokens: tokenizer.encode(PROMPT).length,
+      aborted: false,
+    });
     expect(result.text).toBe(tokenizer.decode(result.tokens));
   });
 

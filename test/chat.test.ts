@@ -2,13 +2,14 @@
 // OpenAI SDK on the chat/completions route. Its model is the generated GPT-2 stand-in in
 // models/chat.onnx (built on first use when missing): the text is gibberish, but deterministic when
 // greedy, so streamed and whole answers, max_tokens, stop strings and usage can be checked exactly.
-import OpenAI from 'openai';
+
 import { fileURLToPath } from 'node:url';
+import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BpeTokenizer } from '../src/models/bpe-tokenizer.ts';
 import { chatPrompt } from '../src/models/text-generation.ts';
-import { startTestServer, type TestServer } from './helpers/test-server.ts';
 import { pollRun, runsPath } from './async-support.ts';
+import { startTestServer, type TestServer } from './helpers/test-server.ts';
 
 let server: TestServer;
 let client: OpenAI;

@@ -1,10 +1,11 @@
 // The demo app's `embed` (functions/embed.ts): the WordPiece tokenizer in-process, then the function
 // over a real server, re-exported by test/fixtures/embed-app (one replica, with its model counters).
 // Its model is the generated stand-in in models/embed.onnx, built on first use when missing.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { fileURLToPath } from 'node:url';
-import { WordPieceTokenizer } from '../src/models/wordpiece.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { meanPoolNormalized } from '../src/models/pooling.ts';
+import { WordPieceTokenizer } from '../src/models/wordpiece.ts';
 import { fixture, startTestServer, type TestServer } from './helpers/test-server.ts';
 
 interface Embeddings {
@@ -139,7 +140,7 @@ describe('embed over a real server', () => {
     const bytes = Buffer.from(encoded, 'base64');
     const decoded = Array.from({ length: bytes.length / 4 }, (_, i) => bytes.readFloatLE(i * 4));
     expect(decoded).toHaveLength(floats.length);
-    decoded.forEach((x, i) => expect(x).toBeCloseTo(floats[i], 6));
+    for (const [i, x] of decoded.entries()) expect(x).toBeCloseTo(floats[i], 6);
   });
 
   it('refuses a body without input before the function runs (422)', async () => {

@@ -1,12 +1,12 @@
 // `cerebrium-local init`, then `serve` on what it wrote: the real CLI in child processes, as a user runs them.
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appNameFromFolder, APP_NAME_PATTERN } from '../src/cli/init-command.ts';
+import { APP_NAME_PATTERN, appNameFromFolder } from '../src/cli/init-command.ts';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const cli = join(repoRoot, 'bin/cerebrium-local.mjs');

@@ -1,6 +1,7 @@
 // POST /v4/:projectId/:appName/:functionName over a real socket, against test/fixtures/basic-app.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { request as rawRequest } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixture, startTestServer, type TestServer } from './helpers/test-server.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -185,11 +186,7 @@ describe('bad bodies', () => {
   });
 
   it('__proto__ and constructor.prototype keys never reach a prototype', async () => {
-    await expectError(
-      await server.post('/v4/p-test/basic/whoami', '{"__proto__": {"polluted": true}}'),
-      400,
-      'forbidden_key',
-    );
+    await expectError(await server.post('/v4/p-test/basic/whoami', '{"__proto__": {"polluted": true}}'), 400, 'forbidden_key');
     await expectError(
       await server.post('/v4/p-test/basic/whoami', '{"constructor": {"prototype": {"polluted": true}}}'),
       400,

@@ -1,10 +1,11 @@
 // loadModel: one session per model per replica, the provider chain and its fallback, over a real
 // server (test/fixtures/models-app, two replicas) and in-process for the log line.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pino } from 'pino';
 import { InferenceSession } from 'onnxruntime-node';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSession, intraOpThreads, providerChain } from '../src/models/execution-providers.ts';
 import { parseExecutionProvider } from '../src/models/provider-names.ts';
 import { ensureStandIn } from '../src/models/stand-ins/ensure.ts';

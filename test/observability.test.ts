@@ -71,7 +71,9 @@ describe('/openapi.json', () => {
     expect(Object.keys(paths)).not.toContain('/v4/{projectId}/basic/notAFunction');
 
     const typed = paths['/v4/{projectId}/basic/typed'].post;
-    const body = typed.requestBody as { content: { 'application/json': { schema: { properties: Record<string, unknown>; required: string[] } } } };
+    const body = typed.requestBody as {
+      content: { 'application/json': { schema: { properties: Record<string, unknown>; required: string[] } } };
+    };
     expect(Object.keys(body.content['application/json'].schema.properties)).toEqual(['prompt', 'max_tokens']);
     expect(body.content['application/json'].schema.required).toEqual(['prompt']);
     expect(Object.keys(typed.responses as object)).toContain('422');
@@ -127,6 +129,11 @@ describe('/openapi.json', () => {
     do stored = await fetch(`${server.url}/v2/projects/p-test/apps/p-test-basic/runs/${runId}`);
     while (((await stored.clone().json()) as { item: { status: string } }).item.status !== 'success');
     await matches(stored, run, 'get', 200);
-    await matches(await fetch(`${server.url}/v2/projects/p-test/apps/p-test-basic/runs?limit=2`), '/v2/projects/{projectId}/apps/{appId}/runs', 'get', 200);
+    await matches(
+      await fetch(`${server.url}/v2/projects/p-test/apps/p-test-basic/runs?limit=2`),
+      '/v2/projects/{projectId}/apps/{appId}/runs',
+      'get',
+      200,
+    );
   });
 });

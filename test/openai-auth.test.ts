@@ -1,7 +1,8 @@
 // Auth applies to the OpenAI-compatible routes as to /v4 invoke: the SDK's api key is the JWT,
 // and a refusal reaches the SDK in OpenAI's envelope as its AuthenticationError.
-import OpenAI from 'openai';
+
 import { SignJWT } from 'jose';
+import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixture, startTestServer, type TestServer } from './helpers/test-server.ts';
 
@@ -18,10 +19,13 @@ afterAll(async () => {
 });
 
 const token = () =>
-  new SignJWT({ projectId: 'p-test' }).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setIssuedAt().setExpirationTime('1h').sign(new TextEncoder().encode(SECRET));
+  new SignJWT({ projectId: 'p-test' })
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setIssuedAt()
+    .setExpirationTime('1h')
+    .sign(new TextEncoder().encode(SECRET));
 
-const client = (apiKey: string) =>
-  new OpenAI({ baseURL: `${server.url}/v4/p-test/oai-secured/echo`, apiKey, maxRetries: 0 });
+const client = (apiKey: string) => new OpenAI({ baseURL: `${server.url}/v4/p-test/oai-secured/echo`, apiKey, maxRetries: 0 });
 
 describe('OpenAI routes behind auth', () => {
   it('a valid token as the api key is accepted', async () => {

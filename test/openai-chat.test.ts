@@ -159,8 +159,7 @@ describe('chat/completions streaming', () => {
 
 describe('chat/completions callers that leave', () => {
   it('a streaming caller that aborts mid-stream stops the generator (its finally runs) and the replica serves on', async () => {
-    const finished = async () =>
-      ((await (await server.post('/v4/p-test/oai/endless_finished')).json()) as { result: number }).result;
+    const finished = async () => ((await (await server.post('/v4/p-test/oai/endless_finished')).json()) as { result: number }).result;
     const before = await finished();
     const stream = await client('endless_chat').chat.completions.create({ model: 'm', messages: ask('go on forever'), stream: true });
     let received = 0;

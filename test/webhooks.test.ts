@@ -1,18 +1,19 @@
 // ?webhookEndpoint=: delivery of a run's outcome to a receiver on loopback, signing, and retries.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+
 import { createHmac } from 'node:crypto';
-import { startTestServer, type TestServer } from './helpers/test-server.ts';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   ASYNC_APP,
   closedPort,
-  pollRun,
   PROJECT,
+  pollRun,
   sleep,
   startReceiver,
-  tempDataDir,
   type TempDir,
+  tempDataDir,
   type WebhookReceiver,
 } from './async-support.ts';
+import { startTestServer, type TestServer } from './helpers/test-server.ts';
 
 const RETRY_DELAY_MS = 50;
 const TIMEOUT_MS = 300;

@@ -5,7 +5,6 @@ import { CerebriumLocalError } from '../errors.ts';
 
 export const MISSING_TOKEN_MESSAGE = 'No Authorization token found';
 
-export const unauthorized = (code: string, message: string) =>
-  new CerebriumLocalError(401, 'authentication_error', code, message);
+export const unauthorized = (code: string, message: string) => new CerebriumLocalError(401, 'authentication_error', code, message);
 
 export const forbidden = (code: string, message: string) => new CerebriumLocalError(403, 'permission_error', code, message);

@@ -4,7 +4,7 @@
 // Routes that learn their app some other way call `auth.authorize` themselves.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { CerebriumLocalError } from '../errors.ts';
-import { verifyAuthorization, type TokenChecker, type VerifiedClaims } from './verify-token.ts';
+import { type TokenChecker, type VerifiedClaims, verifyAuthorization } from './verify-token.ts';
 
 /** Set on every response of a protected app while signatures go unchecked. */
 export const INSECURE_AUTH_HEADER = 'x-cerebrium-local-insecure-auth';

@@ -6,7 +6,7 @@ import type { AppConfig } from '../config/load-config.ts';
 import { ConfigError } from '../config/load-config.ts';
 import { AppAuth, INSECURE_AUTH_HEADER } from './auth-hook.ts';
 import { loadOrCreateDevSecret } from './dev-secret.ts';
-import { loadVerificationKey, type AuthKeyOptions } from './keys.ts';
+import { type AuthKeyOptions, loadVerificationKey } from './keys.ts';
 import { secretSigningKey, signToken } from './sign-token.ts';
 import type { TokenChecker } from './verify-token.ts';
 

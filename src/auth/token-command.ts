@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/load-config.ts';
 import { loadOrCreateDevSecret } from './dev-secret.ts';
 import { parseDuration } from './duration.ts';
-import { loadPrivateSigningKey, secretSigningKey, signToken, type SigningKey } from './sign-token.ts';
+import { loadPrivateSigningKey, type SigningKey, secretSigningKey, signToken } from './sign-token.ts';
 
 export const TOKEN_USAGE = `Usage: cerebrium-local token --project ID [--expires-in 1h] [key options]
 

@@ -1,13 +1,6 @@
 // An Authorization header → the token's claims, or the 401/403 that says why not. Every jose
 // failure is mapped to a reason a caller can act on; the token itself is never echoed.
-import {
-  decodeJwt,
-  decodeProtectedHeader,
-  errors as joseErrors,
-  jwtVerify,
-  type JWTPayload,
-  type JWTVerifyOptions,
-} from 'jose';
+import { decodeJwt, decodeProtectedHeader, type JWTPayload, type JWTVerifyOptions, errors as joseErrors, jwtVerify } from 'jose';
 import { CerebriumLocalError, unavailable } from '../errors.ts';
 import { forbidden, MISSING_TOKEN_MESSAGE, unauthorized } from './auth-errors.ts';
 import type { VerificationKey } from './keys.ts';
@@ -28,20 +21,13 @@ export interface VerifiedClaims extends JWTPayload {
 }
 
 /** Checks the header's bearer token and that it belongs to `projectId`. Throws a CerebriumLocalError. */
-export async function verifyAuthorization(
-  header: string | undefined,
-  checker: TokenChecker,
-  projectId: string,
-): Promise<VerifiedClaims> {
+export async function verifyAuthorization(header: string | undefined, checker: TokenChecker, projectId: string): Promise<VerifiedClaims> {
   const token = bearerToken(header);
   const alg = headerAlgorithm(token);
   const allowed = checker.kind === 'insecure-skip-signature' ? undefined : checker.algorithms;
   if (alg === 'none' || (allowed && !allowed.includes(alg))) {
     const accepted = allowed ? allowed.join(', ') : 'any signed algorithm';
-    throw unauthorized(
-      'algorithm_not_allowed',
-      `The token's algorithm${safeAlgName(alg)} is not allowed; this server accepts ${accepted}`,
-    );
+    throw unauthorized('algorithm_not_allowed', `The token's algorithm${safeAlgName(alg)} is not allowed; this server accepts ${accepted}`);
   }
 
   let payload: JWTPayload;

@@ -76,8 +76,7 @@ export interface InitResult {
 
 /** The files of a new app, by name relative to its folder. */
 async function renderTemplate(name: string): Promise<Array<[file: string, text: string]>> {
-  const fromTemplate = async (file: string) =>
-    (await readFile(new URL(file, TEMPLATE_DIR), 'utf8')).replace(NAME_PLACEHOLDER, name);
+  const fromTemplate = async (file: string) => (await readFile(new URL(file, TEMPLATE_DIR), 'utf8')).replace(NAME_PLACEHOLDER, name);
   const packageJson = {
     name,
     private: true,

@@ -2,9 +2,9 @@
 // keys faster than any emulator); a key of the wrong type stops start-up, naming file and key.
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { parse as parseToml, TomlError } from 'smol-toml';
-import { Value } from '@sinclair/typebox/value';
 import type { TSchema } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import { parse as parseToml, TomlError } from 'smol-toml';
 import { CEREBRIUM_TOML, describeSchema, isTableSpec, type TableSpec } from './toml-schema.ts';
 
 export interface ScalingConfig {
@@ -62,9 +62,7 @@ export async function loadAppConfig(appDir: string): Promise<LoadedConfig> {
     text = await readFile(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new ConfigError(
-      code === 'ENOENT' ? `${file}: not found (an app is a folder with a cerebrium.toml)` : `${file}: ${String(err)}`,
-    );
+    throw new ConfigError(code === 'ENOENT' ? `${file}: not found (an app is a folder with a cerebrium.toml)` : `${file}: ${String(err)}`);
   }
   return parseAppConfig(text, dir, file);
 }
@@ -102,9 +100,7 @@ export function parseAppConfig(text: string, dir: string, file: string): LoadedC
   const maxReplicas = num(scaling, 'max_replicas', 2);
   const minReplicas = num(scaling, 'min_replicas', 0);
   if (minReplicas > maxReplicas) {
-    throw new ConfigError(
-      `${file}: [cerebrium.scaling].min_replicas (${minReplicas}) must not exceed max_replicas (${maxReplicas})`,
-    );
+    throw new ConfigError(`${file}: [cerebrium.scaling].min_replicas (${minReplicas}) must not exceed max_replicas (${maxReplicas})`);
   }
 
   const config: AppConfig = {

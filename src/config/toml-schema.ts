@@ -1,7 +1,7 @@
 // Every table and key of cerebrium.toml that the real CLI knows (see
 // shared/reference/cerebrium-surface.md, section 7), with the type each must have.
 // A table is a plain object of keys; a leaf is a TypeBox schema.
-import { Type, type TSchema } from '@sinclair/typebox';
+import { type TSchema, Type } from '@sinclair/typebox';
 
 export interface TableSpec {
   [key: string]: TSchema | TableSpec;

@@ -21,7 +21,7 @@ export class BpeTokenizer {
       if (!line) continue;
       const [, offset, ...tokens] = line.split(' ');
       const first = Number.parseInt(offset, 10);
-      tokens.forEach((token, i) => (this.bytes[first + i] = new Uint8Array(Buffer.from(token, 'base64'))));
+      for (const [i, token] of tokens.entries()) this.bytes[first + i] = new Uint8Array(Buffer.from(token, 'base64'));
     }
     const encoder = new TextEncoder();
     for (const [text, id] of Object.entries(ranks.special_tokens)) this.bytes[id] = encoder.encode(text);
@@ -32,7 +32,8 @@ export class BpeTokenizer {
   private static r50k: BpeTokenizer | undefined;
   /** GPT-2's tokenizer (built once per thread: parsing the ranks takes ≈0.1 s). */
   static gpt2(): BpeTokenizer {
-    return (BpeTokenizer.r50k ??= new BpeTokenizer(r50kBase));
+    BpeTokenizer.r50k ??= new BpeTokenizer(r50kBase);
+    return BpeTokenizer.r50k;
   }
 
   /** Token ids of a text. Special-token text such as "<|endoftext|>" is encoded as plain text, never as the special id. */

@@ -7,7 +7,7 @@ import { availableParallelism } from 'node:os';
 import { InferenceSession } from 'onnxruntime-node';
 import { EXECUTION_PROVIDERS, type ExecutionProvider } from './provider-names.ts';
 
-export { EXECUTION_PROVIDERS, isExecutionProvider, parseExecutionProvider, type ExecutionProvider } from './provider-names.ts';
+export { EXECUTION_PROVIDERS, type ExecutionProvider, isExecutionProvider, parseExecutionProvider } from './provider-names.ts';
 
 /** The providers to try, best first; CPU is always last, since it always loads. */
 export function providerChain(compute: readonly string[], override?: ExecutionProvider): ExecutionProvider[] {

@@ -130,8 +130,11 @@ function rawData(data: Float32Array | BigInt64Array): Uint8Array {
   const width = data instanceof Float32Array ? 4 : 8;
   const bytes = new Uint8Array(data.length * width);
   const view = new DataView(bytes.buffer);
-  if (data instanceof Float32Array) data.forEach((v, i) => view.setFloat32(i * 4, v, true));
-  else data.forEach((v, i) => view.setBigInt64(i * 8, v, true));
+  if (data instanceof Float32Array) {
+    for (let i = 0; i < data.length; i++) view.setFloat32(i * 4, data[i], true);
+  } else {
+    for (let i = 0; i < data.length; i++) view.setBigInt64(i * 8, data[i], true);
+  }
   return bytes;
 }
 

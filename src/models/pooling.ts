@@ -3,11 +3,7 @@
 // product of two embeddings is their cosine similarity.
 
 /** last_hidden_state [batch, sequence, hidden] + attention_mask [batch, sequence] → one unit vector per row. */
-export function meanPoolNormalized(
-  hidden: Float32Array,
-  dims: readonly number[],
-  attentionMask: BigInt64Array,
-): number[][] {
+export function meanPoolNormalized(hidden: Float32Array, dims: readonly number[], attentionMask: BigInt64Array): number[][] {
   const [batch, sequence, width] = dims;
   if (dims.length !== 3 || hidden.length !== batch * sequence * width || attentionMask.length !== batch * sequence) {
     throw new Error(`Expected last_hidden_state [batch, sequence, hidden] matching the mask, got [${dims.join(', ')}]`);

@@ -6,7 +6,7 @@
 // environment and onnxruntime's finalisers free the native sessions (worker threads get no 'exit'
 // event on terminate, so there is no later JS hook to call release() from). `releaseModels()` frees
 // them earlier, for code that wants to.
-import { InferenceSession, type Tensor } from 'onnxruntime-node';
+import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import { duringNativeCall } from '../worker/native-calls.ts';
 import { createSession, type ExecutionProvider, type ProviderChoice, type WarnLogger } from './execution-providers.ts';
 

@@ -12,7 +12,7 @@
 // the one token just chosen with the previous call's present.* as its past. decodeTokens yields ids;
 // generateText turns them into text pieces with sampling, stop strings and max_tokens.
 import { Tensor } from 'onnxruntime-node';
-import { messageText, type ChatMessage, type FinishReason } from '../openai.ts';
+import { type ChatMessage, type FinishReason, messageText } from '../openai.ts';
 import type { BpeTokenizer } from './bpe-tokenizer.ts';
 import { seededRandom } from './seeded-random.ts';
 import type { Model } from './session-cache.ts';
@@ -49,7 +49,9 @@ export function decoderLayout(model: Pick<DecoderModel, 'path' | 'session'>): De
 
   const present: DecoderLayout['present'] = [];
   for (let i = 0; i < layers; i++) {
-    if (!inputs.has(`past_key_values.${i}.key`) || !inputs.has(`past_key_values.${i}.value`)) throw problem(`layer ${i} lacks a past input`);
+    if (!inputs.has(`past_key_values.${i}.key`) || !inputs.has(`past_key_values.${i}.value`)) {
+      throw problem(`layer ${i} lacks a past input`);
+    }
     // optimum names them present.{i}.*; some later exports present_key_values.{i}.*.
     const prefix = [`present.${i}`, `present_key_values.${i}`].find((p) => outputs.has(`${p}.key`) && outputs.has(`${p}.value`));
     if (!prefix) throw problem(`no present.${i}.key/.value output`);
@@ -88,7 +90,11 @@ const int64 = (values: number[]) => new Tensor('int64', BigInt64Array.from(value
 const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
 
 /** The new ids, one per model run, batch 1. The caller ends it early by breaking out (e.g. at <|endoftext|>). */
-export async function* decodeTokens(model: DecoderModel, promptIds: readonly number[], options: DecodeOptions): AsyncGenerator<number, void, undefined> {
+export async function* decodeTokens(
+  model: DecoderModel,
+  promptIds: readonly number[],
+  options: DecodeOptions,
+): AsyncGenerator<number, void, undefined> {
   if (promptIds.length === 0) throw new Error('The prompt has no tokens');
   const layout = options.layout ?? decoderLayout(model);
   const useCache = options.useCache ?? true;
@@ -184,7 +190,10 @@ function nucleusFloor(probabilities: Float64Array, topP: number): number {
   const bucketOf = (p: number) => (p <= 0 ? BUCKETS - 1 : Math.min(BUCKETS - 1, Math.floor(-Math.log2(p / max) * PER_HALVING)));
   const buckets = new Uint16Array(probabilities.length);
   const mass = new Float64Array(BUCKETS);
-  for (let i = 0; i < probabilities.length; i++) mass[(buckets[i] = bucketOf(probabilities[i]))] += probabilities[i];
+  for (let i = 0; i < probabilities.length; i++) {
+    buckets[i] = bucketOf(probabilities[i]);
+    mass[buckets[i]] += probabilities[i];
+  }
   let above = 0; // the mass of the buckets before b
   let b = 0;
   while (b < BUCKETS - 1 && above + mass[b] < topP) above += mass[b++];
@@ -314,7 +323,8 @@ export class TextGeneration implements AsyncIterable<string> {
   /** Runs to the end and gives the result (for callers that do not stream). */
   async complete(): Promise<TextGenerationResult> {
     for await (const piece of this) void piece;
-    return this.result!;
+    if (!this.result) throw new Error('The text generation ended without a result');
+    return this.result;
   }
 }
 

@@ -5,14 +5,14 @@ export { BpeTokenizer, type TokenStreamDecoder } from './bpe-tokenizer.ts';
 export {
   chatPrompt,
   createSampler,
-  decodeTokens,
-  decoderLayout,
-  generateText,
-  TextGeneration,
   type DecodeOptions,
   type DecoderLayout,
   type DecoderModel,
+  decoderLayout,
+  decodeTokens,
+  generateText,
   type SamplingOptions,
+  TextGeneration,
   type TextGenerationOptions,
   type TextGenerationResult,
 } from './text-generation.ts';

@@ -107,7 +107,10 @@ export class WordPieceTokenizer {
     const out: string[] = [];
     for (const word of spaced.split(' ')) {
       if (!word) continue;
-      const plain = word.toLowerCase().normalize('NFD').replace(/\p{Mn}/gu, '');
+      const plain = word
+        .toLowerCase()
+        .normalize('NFD')
+        .replace(/\p{Mn}/gu, '');
       let current = '';
       for (const ch of plain) {
         if (isPunctuation(ch)) {
@@ -149,7 +152,9 @@ export class WordPieceTokenizer {
 
   /** [CLS] + pieces + [SEP], cut to maxLength ids as sentence-transformers truncates. */
   encode(text: string, maxLength = 256): Encoding {
-    const pieces = this.basicTokens(text).flatMap((w) => this.wordPieces(w)).slice(0, Math.max(0, maxLength - 2));
+    const pieces = this.basicTokens(text)
+      .flatMap((w) => this.wordPieces(w))
+      .slice(0, Math.max(0, maxLength - 2));
     const tokens = ['[CLS]', ...pieces, '[SEP]'];
     return { tokens, ids: tokens.map((t) => this.ids.get(t) ?? this.unkId) };
   }

@@ -1,6 +1,6 @@
 // Starts a real server on a free loopback port for a test, with its log captured.
 import { fileURLToPath } from 'node:url';
-import { startServer, type RunningServer, type ServeOptions } from '../../src/serve.ts';
+import { type RunningServer, type ServeOptions, startServer } from '../../src/serve.ts';
 
 export const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/${name}`, import.meta.url));
 

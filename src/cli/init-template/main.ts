@@ -1,13 +1,6 @@
 // The functions of this app. Each export is served at POST /v4/<projectId>/<appName>/<exportName>;
 // names that start with `_` stay private. See README.md for how to call each one.
-import {
-  chatResponder,
-  defineFunction,
-  lastUserMessage,
-  Type,
-  type ChatCompletionRequest,
-  type FunctionContext,
-} from 'cerebrium-local';
+import { type ChatCompletionRequest, chatResponder, defineFunction, type FunctionContext, lastUserMessage, Type } from 'cerebrium-local';
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 

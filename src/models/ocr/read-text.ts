@@ -1,10 +1,10 @@
 // The OCR pipeline: decode → detect text boxes → recognise each box → lines in reading order.
 // The detector, recogniser and dictionary load once per replica (loadModel caches the sessions).
-import { loadModel, type LoadModelOptions } from '../index.ts';
+import { type LoadModelOptions, loadModel } from '../index.ts';
 import type { Model } from '../session-cache.ts';
 import { CtcAlphabet } from './ctc.ts';
 import { decodeImage } from './decode-image.ts';
-import { detectText, type DetectOptions } from './detect.ts';
+import { type DetectOptions, detectText } from './detect.ts';
 import { ocrModelFiles } from './model-files.ts';
 import type { Rect, RgbImage } from './raster.ts';
 import { readingOrder } from './reading-order.ts';

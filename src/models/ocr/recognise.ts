@@ -40,12 +40,7 @@ export function recogniserInput(image: RgbImage, boxes: readonly Rect[], width: 
 }
 
 /** The text in each box, in the order of `boxes`. */
-export async function recogniseLines(
-  model: Model,
-  alphabet: CtcAlphabet,
-  image: RgbImage,
-  boxes: readonly Rect[],
-): Promise<Decoded[]> {
+export async function recogniseLines(model: Model, alphabet: CtcAlphabet, image: RgbImage, boxes: readonly Rect[]): Promise<Decoded[]> {
   const results: Decoded[] = new Array(boxes.length);
   const order = boxes.map((_, i) => i).sort((a, b) => boxes[a].width / boxes[a].height - boxes[b].width / boxes[b].height);
   for (let start = 0; start < order.length; start += BATCH_SIZE) {

@@ -29,7 +29,10 @@ export function findRegions(prob: Float32Array, width: number, height: number, t
     let top = 0;
     stack[top++] = start;
     label[start] = id;
-    let minX = width, minY = height, maxX = -1, maxY = -1;
+    let minX = width,
+      minY = height,
+      maxX = -1,
+      maxY = -1;
     while (top > 0) {
       const p = stack[--top];
       const x = p % width;

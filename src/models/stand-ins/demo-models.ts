@@ -2,8 +2,8 @@
 // functions' first load both build them from here, so both give the same bytes.
 import { join } from 'node:path';
 import { ensureStandIn } from './ensure.ts';
-import { buildSentenceEmbedder, DEFAULT_EMBEDDER } from './sentence-embedder.ts';
 import { buildGpt2Decoder, DEFAULT_GPT2_DECODER } from './gpt2-decoder.ts';
+import { buildSentenceEmbedder, DEFAULT_EMBEDDER } from './sentence-embedder.ts';
 
 export const DEMO_MODELS: Record<string, () => Uint8Array> = {
   /** Stands in for sentence-transformers/all-MiniLM-L6-v2 (onnx/model.onnx). */

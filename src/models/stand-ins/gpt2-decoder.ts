@@ -15,8 +15,17 @@
 // LayerNorm, then the LM head. The head reuses the token embedding (transposed at run time, so the
 // 50257-row table is stored once) after a small projection: with the embedding alone, a random
 // model's likeliest next token is the one it was just given, and greedy output would repeat one token.
+
+import {
+  DataType,
+  encodeModel,
+  int64Initializer,
+  type OnnxInitializer,
+  type OnnxNode,
+  type OnnxValueInfo,
+  randomInitializer,
+} from '../onnx-writer.ts';
 import { seededRandom } from '../seeded-random.ts';
-import { DataType, encodeModel, int64Initializer, randomInitializer, type OnnxInitializer, type OnnxNode, type OnnxValueInfo } from '../onnx-writer.ts';
 
 export interface Gpt2DecoderShape {
   vocabSize: number;
@@ -145,10 +154,7 @@ export function buildGpt2Decoder(shape: Gpt2DecoderShape = DEFAULT_GPT2_DECODER)
     h = `h${l + 1}`;
     const pastDims = ['batch_size', H, 'past_sequence_length', Dh];
     const presentDims = ['batch_size', H, 'past_sequence_length + sequence_length', Dh];
-    pastInputs.push(
-      { name: past.key, type: DataType.FLOAT, shape: pastDims },
-      { name: past.value, type: DataType.FLOAT, shape: pastDims },
-    );
+    pastInputs.push({ name: past.key, type: DataType.FLOAT, shape: pastDims }, { name: past.value, type: DataType.FLOAT, shape: pastDims });
     presentOutputs.push(
       { name: present.key, type: DataType.FLOAT, shape: presentDims },
       { name: present.value, type: DataType.FLOAT, shape: presentDims },

@@ -8,7 +8,7 @@
 // Inside: word + position + token-type embeddings, then a few layers of tanh(hW + b) plus the
 // attention-masked mean of the layer, so each token sees its sentence but never the padding (as
 // attention does): a padded sentence gives the same vectors for its real tokens as an unpadded one.
-import { DataType, encodeModel, int64Initializer, randomInitializer, type OnnxInitializer, type OnnxNode } from '../onnx-writer.ts';
+import { DataType, encodeModel, int64Initializer, type OnnxInitializer, type OnnxNode, randomInitializer } from '../onnx-writer.ts';
 import { seededRandom } from '../seeded-random.ts';
 
 export interface SentenceEmbedderShape {
