@@ -1,6 +1,7 @@
 // One family of errors for everything a caller can be told. Each carries its HTTP status,
-// an error `type` (the broad class) and a `code` (the exact cause); src/http/error-handler.ts
-// is the one place that turns them into response bodies.
+// an error `type` (the broad class) and a `code` (the exact cause). `errorBody` is their envelope,
+// shared by replies, webhooks and the run store; src/http/error-handler.ts is the one place that
+// sends them as HTTP answers.
 
 export type ErrorType =
   | 'invalid_request_error'
@@ -35,6 +36,17 @@ export class CerebriumLocalError extends Error {
     this.code = code;
     this.details = details;
   }
+}
+
+/** The envelope every error leaves in: `{"run_id"?, "error": {message, type, code, ...details}}`. */
+export interface ErrorBody {
+  run_id?: string;
+  error: { message: string; type: string; code: string; [detail: string]: unknown };
+}
+
+export function errorBody(err: CerebriumLocalError, runId = err.runId): ErrorBody {
+  const body: ErrorBody = { error: { message: err.message, type: err.type, code: err.code, ...err.details } };
+  return runId ? { run_id: runId, ...body } : body;
 }
 
 export const notFound = (code: string, message: string, details?: ErrorDetails) =>

@@ -1,7 +1,10 @@
-// The messages that cross between the server thread and a replica (worker thread).
-// Plain data only: everything here goes through structured clone.
+// The replica protocol: every message that crosses between the server and a replica, in one file.
+// Thread replicas carry them by structured clone over a run's MessagePort; a replica that is a
+// process carries the same shapes as JSON lines. Plain data only, and every shape is tested in
+// test/unit/replica-protocol.test.ts. This file is a leaf: the runtime, the replica code and
+// src/models import it, and it imports nothing of theirs.
 import type { MessagePort } from 'node:worker_threads';
-import type { SerializedError } from '../errors.ts';
+import type { SerializedError } from './errors.ts';
 
 /** Given to every replica of an app when it starts (piscina's workerData). */
 export interface ReplicaData {
@@ -31,16 +34,14 @@ export type FunctionKind = 'function' | 'generator' | 'async-generator';
 /** How a chunk of a generator is sent: framed as SSE by the replica, or as the raw value. */
 export type ChunkEncoding = 'sse' | 'raw';
 
-/** A task for one run, handed to piscina. `port` carries control and chunks for this run only. */
-export interface RunTask {
-  type: 'run';
+/** One run, as a replica is asked to do it. */
+export interface RunRequest {
   runId: string;
   projectId: string;
   functionName: string;
   params: Record<string, unknown>;
   /** Whether the caller wants a generator's chunks as they come (else they are gathered). */
   stream: ChunkEncoding | false;
-  port: MessagePort;
 }
 
 /** What the replica answers for a run, once it has ended. User errors come back here, never as a rejection. */
@@ -48,24 +49,38 @@ export type RunResult =
   | { ok: true; json: string; statusCode?: number; runTimeMs: number }
   | { ok: false; error: SerializedError; runTimeMs: number };
 
-/** Replica → server, on the run's port. */
+/** Replica → server, about one run: `started`, any number of `chunks`, then exactly one `end`. */
 export type ReplicaMessage =
   /**
-   * `threadId` says which replica runs it, so a stuck one can be terminated; `nativeCalls` (sent
-   * with a replica's first run) is its shared count of onnxruntime calls in flight.
+   * `replica` says which replica runs it, so a stuck one can be replaced (a thread id here).
+   * `nativeCalls` (thread replicas only, with a replica's first run) is its shared count of
+   * onnxruntime calls in flight.
    */
-  | { type: 'started'; threadId: number; nativeCalls?: Int32Array }
+  | { type: 'started'; replica: number; nativeCalls?: Int32Array }
   /** Chunks in the order the generator yielded them, as many as were ready together. */
-  | { type: 'chunks'; data: unknown[] };
+  | { type: 'chunks'; data: unknown[] }
+  /** The run's result, after every chunk. */
+  | { type: 'end'; result: RunResult };
 
-/** Server → replica, on the run's port. */
+/** Server → replica, about one run. */
 export type ServerMessage =
+  /** Aborts the function's ctx.signal; the function should stop and return. */
   | { type: 'abort'; reason: string }
   /** The server has sent `n` more chunks on to the client, so the replica may produce `n` more. */
   | { type: 'credit'; n: number };
 
+/** Every message type, in each direction: the protocol's whole vocabulary. */
+export const REPLICA_MESSAGE_TYPES = ['started', 'chunks', 'end'] as const satisfies ReadonlyArray<ReplicaMessage['type']>;
+export const SERVER_MESSAGE_TYPES = ['abort', 'credit'] as const satisfies ReadonlyArray<ServerMessage['type']>;
+
 /** How many chunks a replica may send ahead of what the client has taken. */
 export const CHUNK_CREDIT_WINDOW = 128;
+
+/** A task for one run, handed to a thread replica with the run's own port (transferred). */
+export interface RunTask extends RunRequest {
+  type: 'run';
+  port: MessagePort;
+}
 
 /** One export of an app module, as the inspection replica reports it. */
 export interface ExportInfo {
@@ -77,10 +92,9 @@ export interface ExportInfo {
   description?: string;
 }
 
+/** Asks a throwaway replica to import the app and list its exports. */
 export interface InspectTask {
   type: 'inspect';
 }
 
-export type InspectResult =
-  | { ok: true; exports: ExportInfo[] }
-  | { ok: false; error: SerializedError };
+export type InspectResult = { ok: true; exports: ExportInfo[] } | { ok: false; error: SerializedError };

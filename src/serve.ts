@@ -5,15 +5,18 @@ import { relative } from 'node:path';
 import { AppRegistry } from './apps/app-registry.ts';
 import { AppWatcher } from './apps/app-watcher.ts';
 import { setUpAuth, type AuthOptions } from './auth/setup-auth.ts';
-import { buildServer, DEFAULT_BODY_LIMIT } from './http/server.ts';
-import { runOutcome } from './http/run-reply.ts';
-import { drainRuns } from './runs/drain-runs.ts';
-import { recoverInterruptedRuns } from './runs/recover-interrupted.ts';
-import { RunStore } from './runs/run-store.ts';
-import { WebhookSender } from './runs/webhooks.ts';
+import { DEFAULTS } from './defaults.ts';
+import { buildServer } from './http/server.ts';
 import { createLogger, wantsPrettyLogs, type Logger } from './log.ts';
 import type { DestinationStream } from 'pino';
+import { recoverInterruptedRuns } from './runs/recover-interrupted.ts';
 import type { Run } from './runs/run.ts';
+import { RunMetrics } from './runs/run-metrics.ts';
+import { runOutcome } from './runs/run-outcome.ts';
+import { keepRunsFor } from './runs/run-retention.ts';
+import { RunService } from './runs/run-service.ts';
+import { SqliteRunRepository } from './runs/sqlite-run-repository.ts';
+import { WebhookSender } from './runs/webhooks.ts';
 
 export interface ServeOptions {
   appDirs: string[];
@@ -40,6 +43,8 @@ export interface ServeOptions {
   webhookTimeoutMs?: number;
   /** On close, how long accepted runs and webhooks get to finish (default 30000 ms). */
   shutdownGraceMs?: number;
+  /** Delete finished runs older than this many days from the run store (kept forever when absent). */
+  keepRunsDays?: number;
   /** Reload an app when its cerebrium.toml, main.*, functions/ or models/ change. */
   watch?: boolean;
   /** Where the start-up banner goes (function URLs); nowhere when absent. */
@@ -66,8 +71,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     projectId: options.projectId,
     logLevel: options.logLevel,
     prettyLogs: pretty,
-    maxQueue: options.maxQueue ?? 1000,
-    abortGraceMs: options.abortGraceMs ?? 5_000,
+    maxQueue: options.maxQueue ?? DEFAULTS.maxQueue,
+    abortGraceMs: options.abortGraceMs ?? DEFAULTS.abortGraceMs,
     executionProvider: options.executionProvider,
   });
   const warnings = await registry.loadConfigs(options.appDirs);
@@ -77,35 +82,39 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
 
   const exposeErrorStacks = options.exposeErrorStacks ?? process.env.NODE_ENV !== 'production';
   const describe = (run: Run) => runOutcome(run, exposeErrorStacks);
-  const runStore = RunStore.open({ dataDir: options.dataDir, describe, log: logger });
-  const interrupted = recoverInterruptedRuns(runStore);
+  const repository = SqliteRunRepository.open({ dataDir: options.dataDir, log: logger });
+  const interrupted = await recoverInterruptedRuns(repository);
   if (interrupted > 0) {
-    logger.warn({ runs: interrupted, store: runStore.file }, 'runs left unfinished by a server that stopped are marked as failed');
+    logger.warn({ runs: interrupted, store: repository.location }, 'runs left unfinished by a server that stopped are marked as failed');
   }
+  const stopPruning = options.keepRunsDays === undefined ? undefined : keepRunsFor(options.keepRunsDays, repository, logger);
   const webhooks = new WebhookSender({
-    store: runStore,
+    repository,
     describe,
     log: logger,
-    retryDelayMs: options.webhookRetryDelayMs ?? 5_000,
-    timeoutMs: options.webhookTimeoutMs ?? 10_000,
+    retryDelayMs: options.webhookRetryDelayMs ?? DEFAULTS.webhookRetryDelayMs,
+    timeoutMs: options.webhookTimeoutMs ?? DEFAULTS.webhookTimeoutMs,
   });
-  const shutdownGraceMs = options.shutdownGraceMs ?? 30_000;
+  const metrics = new RunMetrics(registry);
+  const runs = new RunService({ registry, repository, webhooks, log: logger, metrics, describe });
+  const shutdownGraceMs = options.shutdownGraceMs ?? DEFAULTS.shutdownGraceMs;
 
   const server = buildServer({
     registry,
+    runs,
+    metrics,
     logger,
-    bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    bodyLimit: options.bodyLimit ?? DEFAULTS.bodyLimit,
     exposeErrorStacks,
-    sseHeartbeatMs: options.sseHeartbeatMs ?? 15_000,
+    sseHeartbeatMs: options.sseHeartbeatMs ?? DEFAULTS.sseHeartbeatMs,
     auth: auth.auth,
-    runStore,
-    webhooks,
   });
   try {
     await server.listen({ host: options.host, port: options.port });
   } catch (err) {
     // Release the data dir's lock, so a retry in this process (or another server) can open it.
-    runStore.close();
+    stopPruning?.();
+    await repository.close();
     throw err;
   }
   const address = server.server.address();
@@ -134,14 +143,15 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       // New calls get 503 while accepted runs (sync, streams, async) finish; then the listener closes,
       // which waits for their responses to be written.
       registry.draining = true;
-      const unfinished = await drainRuns(runStore.liveRuns(), shutdownGraceMs);
+      const unfinished = await runs.drain(shutdownGraceMs);
       await server.close();
       if (unfinished.length > 0) {
         logger.warn({ runs: unfinished.length }, 'runs still unfinished at shutdown; the next start marks them as failed');
       }
       await webhooks.close(shutdownGraceMs);
       await registry.close();
-      runStore.close();
+      stopPruning?.();
+      await repository.close();
     },
   };
 }

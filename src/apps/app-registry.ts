@@ -4,7 +4,7 @@
 import { resolve } from 'node:path';
 import { loadAppConfig, type AppConfig } from '../config/load-config.ts';
 import { AppRuntime, type RuntimeOptions } from '../runtime/app-runtime.ts';
-import type { ExportInfo } from '../worker/protocol.ts';
+import type { ExportInfo } from '../replica-protocol.ts';
 import { findAppModules } from './app-modules.ts';
 import { compileParamsValidator, type ParamsValidator } from './params-validator.ts';
 

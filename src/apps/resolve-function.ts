@@ -1,5 +1,5 @@
 // Path names → a loaded app and one of its callable functions, or a 404 that says which part is wrong.
-import { AppRegistry, type AppFunction, type LoadedApp } from '../apps/app-registry.ts';
+import { AppRegistry, type AppFunction, type LoadedApp } from './app-registry.ts';
 import { notFound, unavailable } from '../errors.ts';
 
 export interface ResolvedFunction {

@@ -4,7 +4,10 @@ import { tokenCommand } from '../auth/token-command.ts';
 import { ConfigError } from '../config/load-config.ts';
 import { initCommand } from './init-command.ts';
 import { parseExecutionProvider } from '../models/provider-names.ts';
+import { DEFAULTS } from '../defaults.ts';
 import { startServer, type RunningServer } from '../serve.ts';
+
+const D = DEFAULTS;
 
 const USAGE = `Usage: cerebrium-local serve [APP_DIR ...] [options]
 
@@ -12,23 +15,25 @@ Serves each app folder (one with a cerebrium.toml; default ".") on
 POST /v4/<projectId>/<appName>/<functionName>, as Cerebrium does.
 
 Options:
-  --port N           port to listen on (env PORT, default 7900; 0 picks a free one)
-  --host ADDR        address to listen on (env HOST, default 127.0.0.1)
+  --port N           port to listen on (env PORT, default ${D.port}; 0 picks a free one)
+  --host ADDR        address to listen on (env HOST, default ${D.host})
   --project-id ID    project id shown in URLs and given to functions as PROJECT_ID
-                     (env CEREBRIUM_PROJECT_ID, default p-local; any id in a path is accepted)
-  --log-level LEVEL  trace, debug, info, warn, error or silent (env LOG_LEVEL, default info)
-  --max-queue N      runs per app that may wait for capacity before 429 (default 1000)
+                     (env CEREBRIUM_PROJECT_ID, default ${D.projectId}; any id in a path is accepted)
+  --log-level LEVEL  trace, debug, info, warn, error or silent (env LOG_LEVEL, default ${D.logLevel})
+  --max-queue N      runs per app that may wait for capacity before 429 (default ${D.maxQueue})
   --abort-grace-ms N how long a function has to stop once aborted (timeout, caller gone)
-                     before its replica is replaced (default 5000)
-  --body-limit BYTES largest request body (default 16777216)
+                     before its replica is replaced (default ${D.abortGraceMs})
+  --body-limit BYTES largest request body (default ${D.bodyLimit})
   --execution-provider cuda|webgpu|cpu
                      where ONNX model sessions run, instead of what [cerebrium.hardware].compute
                      picks (GPU: cuda, then webgpu, then cpu; "CPU": cpu); one that fails falls back
-  --data-dir DIR     every run is kept in DIR/runs.sqlite (default .cerebrium-local)
+  --data-dir DIR     every run is kept in DIR/runs.sqlite (default ${D.dataDir})
   --webhook-retry-delay-ms MS
-                     wait between the 3 attempts of a ?webhookEndpoint= delivery (default 5000)
+                     wait between the 3 attempts of a ?webhookEndpoint= delivery (default ${D.webhookRetryDelayMs})
   --shutdown-grace-ms N
-                     on SIGTERM/SIGINT, how long accepted runs get to finish (default 30000)
+                     on SIGTERM/SIGINT, how long accepted runs get to finish (default ${D.shutdownGraceMs})
+  --keep-runs-days N delete finished runs older than N days from the run store, at start and
+                     hourly (default: keep every run)
   --watch            reload an app when its cerebrium.toml, main.*, functions/ or models/ change
                      (runs in flight finish on the old code; a broken change keeps the old code serving)
   -h, --help         show this text
@@ -93,6 +98,7 @@ async function serve(argv: string[]): Promise<number> {
         'webhook-retry-delay-ms': { type: 'string' },
         watch: { type: 'boolean' },
         'shutdown-grace-ms': { type: 'string' },
+        'keep-runs-days': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -102,13 +108,13 @@ async function serve(argv: string[]): Promise<number> {
     }
     running = await startServer({
       appDirs: positionals.length ? positionals : ['.'],
-      port: intOption('port', values.port ?? process.env.PORT, 7900),
-      host: values.host ?? process.env.HOST ?? '127.0.0.1',
-      projectId: values['project-id'] ?? process.env.CEREBRIUM_PROJECT_ID ?? 'p-local',
-      logLevel: values['log-level'] ?? process.env.LOG_LEVEL ?? 'info',
-      maxQueue: intOption('max-queue', values['max-queue'], 1000),
-      abortGraceMs: intOption('abort-grace-ms', values['abort-grace-ms'], 5000),
-      bodyLimit: intOption('body-limit', values['body-limit'], 16 * 1024 * 1024),
+      port: intOption('port', values.port ?? process.env.PORT, D.port),
+      host: values.host ?? process.env.HOST ?? D.host,
+      projectId: values['project-id'] ?? process.env.CEREBRIUM_PROJECT_ID ?? D.projectId,
+      logLevel: values['log-level'] ?? process.env.LOG_LEVEL ?? D.logLevel,
+      maxQueue: intOption('max-queue', values['max-queue'], D.maxQueue),
+      abortGraceMs: intOption('abort-grace-ms', values['abort-grace-ms'], D.abortGraceMs),
+      bodyLimit: intOption('body-limit', values['body-limit'], D.bodyLimit),
       executionProvider:
         values['execution-provider'] === undefined ? undefined : parseExecutionProvider(values['execution-provider']),
       auth: {
@@ -122,10 +128,11 @@ async function serve(argv: string[]): Promise<number> {
         jwks: values.jwks,
         insecureSkipSignature: values['insecure-skip-signature'],
       },
-      dataDir: values['data-dir'] ?? '.cerebrium-local',
-      webhookRetryDelayMs: intOption('webhook-retry-delay-ms', values['webhook-retry-delay-ms'], 5000),
+      dataDir: values['data-dir'] ?? D.dataDir,
+      webhookRetryDelayMs: intOption('webhook-retry-delay-ms', values['webhook-retry-delay-ms'], D.webhookRetryDelayMs),
       watch: values.watch ?? false,
-      shutdownGraceMs: intOption('shutdown-grace-ms', values['shutdown-grace-ms'], 30_000),
+      shutdownGraceMs: intOption('shutdown-grace-ms', values['shutdown-grace-ms'], D.shutdownGraceMs),
+      keepRunsDays: values['keep-runs-days'] === undefined ? undefined : intOption('keep-runs-days', values['keep-runs-days'], 0),
       print: (line) => process.stdout.write(`${line}\n`),
     });
   } catch (err) {

@@ -1,17 +1,7 @@
 // The one place errors become HTTP: every failure leaves as {"error": {message, type, code, ...}},
 // with the run's id first when a run existed.
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
-import { CerebriumLocalError } from '../errors.ts';
-
-export interface ErrorBody {
-  run_id?: string;
-  error: { message: string; type: string; code: string; [detail: string]: unknown };
-}
-
-export function errorBody(err: CerebriumLocalError, runId = err.runId): ErrorBody {
-  const body: ErrorBody = { error: { message: err.message, type: err.type, code: err.code, ...err.details } };
-  return runId ? { run_id: runId, ...body } : body;
-}
+import { CerebriumLocalError, errorBody } from '../errors.ts';
 
 /** Errors Fastify itself raises, in the project's terms. */
 function fromFastify(err: FastifyError): CerebriumLocalError {

@@ -1,27 +1,27 @@
 // POST /v4/:projectId/:appName/:functionName — the real service's invoke endpoint.
 import type { FastifyInstance } from 'fastify';
 import { CerebriumLocalError } from '../errors.ts';
-import { sendRunResult } from './run-reply.ts';
+import type { RunService } from '../runs/run-service.ts';
+import { parseRunRequest, type FunctionRoute } from './run-request.ts';
+import { acceptAsync, sendRunResult, startForCaller } from './run-reply.ts';
 import { acceptsEventStream, streamRun, type SseOptions } from './sse-stream.ts';
-import { createRun, runForCaller, runInBackground, type FunctionRoute, type RunDeps } from './start-run.ts';
 
-export interface InvokeRouteOptions extends RunDeps {
+export interface InvokeRouteOptions {
+  runs: RunService;
   sse: SseOptions;
 }
 
-export function registerInvokeRoute(server: FastifyInstance, options: InvokeRouteOptions): void {
-  const { runLog, sse } = options;
-
+export function registerInvokeRoute(server: FastifyInstance, { runs, sse }: InvokeRouteOptions): void {
   server.post<FunctionRoute>('/v4/:projectId/:appName/:functionName', async (request, reply) => {
-    const created = createRun(request, reply, options);
-    if (created.run.async) return runInBackground(reply, created, runLog);
+    const { request: runRequest, async } = parseRunRequest(request);
+    if (async) return acceptAsync(reply, runs, runRequest);
 
-    const streaming = created.fn.kind !== 'function' && acceptsEventStream(request.headers.accept);
-    const execution = runForCaller(reply, created, streaming ? 'sse' : false);
-    if (streaming) return streamRun(reply, created.run, execution, sse);
+    const wantsEvents = acceptsEventStream(request.headers.accept);
+    const started = startForCaller(reply, runs, runRequest, (fn) => (fn.kind !== 'function' && wantsEvents ? 'sse' : false));
+    if (started.stream) return streamRun(reply, started, sse);
 
-    await execution.settled;
-    return sendRunResult(reply, created.run, sse.exposeStack);
+    await started.settled;
+    return sendRunResult(reply, started.run, sse.exposeStack);
   });
 
   // Functions are only ever POSTed to; say so rather than "no route".

@@ -8,32 +8,33 @@ import { estimateUsage, messageText, type ChatCompletion, type ChatCompletionReq
 import type { Run } from '../runs/run.ts';
 import { ChatChunkReader, completionAsChunks, isJsonObject, sseData, SSE_DONE, type ChunkDefaults } from './openai-chat-chunks.ts';
 import { openAiErrorFrame } from './openai-errors.ts';
-import { runError } from './run-reply.ts';
+import { runError } from '../runs/run-outcome.ts';
+import type { RunService } from '../runs/run-service.ts';
+import { parseRunRequest, type FunctionRoute } from './run-request.ts';
+import { acceptAsync, startForCaller } from './run-reply.ts';
 import { streamRun, type SseFraming, type SseOptions } from './sse-stream.ts';
-import { createRun, runForCaller, runInBackground, type FunctionRoute, type RunDeps } from './start-run.ts';
 
-export interface OpenAiRouteOptions extends RunDeps {
+export interface OpenAiRouteOptions {
+  runs: RunService;
   sse: SseOptions;
 }
 
-export function registerChatRoute(scope: FastifyInstance, options: OpenAiRouteOptions): void {
-  const { runLog, sse } = options;
-
+export function registerChatRoute(scope: FastifyInstance, { runs, sse }: OpenAiRouteOptions): void {
   scope.post<FunctionRoute>('/v4/:projectId/:appName/:functionName/chat/completions', async (request, reply) => {
-    const created = createRun(request, reply, options);
-    if (created.run.async) return runInBackground(reply, created, runLog);
+    const { request: runRequest, async } = parseRunRequest(request);
+    if (async) return acceptAsync(reply, runs, runRequest);
 
-    const { run, fn } = created;
+    // A generator's chunks come unframed ('raw') whether or not the caller streams: read here one
+    // by one, they are either passed on or assembled, with no guessing at joined strings.
+    const started = startForCaller(reply, runs, runRequest, (fn) => (fn.kind === 'function' ? false : 'raw'));
+    const { run } = started;
     const body = run.params as Partial<ChatCompletionRequest>;
     const streaming = body.stream === true;
     const includeUsage = streaming && isJsonObject(body.stream_options) && body.stream_options.include_usage === true;
     const reader = new ChatChunkReader(chunkDefaults(run), body);
 
-    // A generator's chunks come unframed ('raw') whether or not the caller streams: read here one
-    // by one, they are either passed on or assembled, with no guessing at joined strings.
-    if (fn.kind === 'function') {
-      const execution = runForCaller(reply, created, false);
-      await execution.settled;
+    if (!started.stream) {
+      await started.settled;
       const completion = completionOf(run, reader, sse.exposeStack);
       if (!streaming) return sendJson(reply, completion);
       // A plain function asked to stream: its whole answer as one chunk per choice, then the end.
@@ -45,11 +46,10 @@ export function registerChatRoute(scope: FastifyInstance, options: OpenAiRouteOp
       return reply.type('text/event-stream; charset=utf-8').header('cache-control', 'no-cache').send(frames.join('') + SSE_DONE);
     }
 
-    const execution = runForCaller(reply, created, 'raw');
-    if (streaming) return streamRun(reply, run, execution, sse, openAiFraming(reader, includeUsage));
+    if (streaming) return streamRun(reply, started, sse, openAiFraming(reader, includeUsage));
 
-    for await (const chunk of execution.chunks()) reader.read(chunk);
-    await execution.settled;
+    for await (const chunk of started.chunks()) reader.read(chunk);
+    await started.settled;
     if (run.status !== 'success') throw runError(run, sse.exposeStack);
     return sendJson(reply, reader.completion());
   });

@@ -8,22 +8,22 @@ import { embeddingTokens, type EmbeddingsResponse } from '../openai.ts';
 import type { Run } from '../runs/run.ts';
 import { isJsonObject } from './openai-chat-chunks.ts';
 import type { OpenAiRouteOptions } from './openai-chat.ts';
-import { runError } from './run-reply.ts';
-import { createRun, runForCaller, runInBackground, type FunctionRoute } from './start-run.ts';
+import { runError } from '../runs/run-outcome.ts';
+import { parseRunRequest, type FunctionRoute } from './run-request.ts';
+import { acceptAsync, startForCaller } from './run-reply.ts';
 
 type EncodingFormat = 'float' | 'base64';
 
-export function registerEmbeddingsRoutes(scope: FastifyInstance, options: OpenAiRouteOptions): void {
-  const { runLog, sse } = options;
+export function registerEmbeddingsRoutes(scope: FastifyInstance, { runs, sse }: OpenAiRouteOptions): void {
   for (const path of ['embeddings', 'embedding']) {
     scope.post<FunctionRoute>(`/v4/:projectId/:appName/:functionName/${path}`, async (request, reply) => {
       // Checked before a run exists: a format the route cannot write must not cost a run.
       const format = encodingFormat(request.body);
-      const created = createRun(request, reply, options);
-      if (created.run.async) return runInBackground(reply, created, runLog);
+      const { request: runRequest, async } = parseRunRequest(request);
+      if (async) return acceptAsync(reply, runs, runRequest);
 
-      const { run } = created;
-      await runForCaller(reply, created, false).settled;
+      const { run, settled } = startForCaller(reply, runs, runRequest);
+      await settled;
       if (run.status !== 'success') throw runError(run, sse.exposeStack);
       const body = embeddingsBody(run, format);
       return reply.code(200).type('application/json; charset=utf-8').send(JSON.stringify(body));

@@ -4,14 +4,12 @@
 //   POST /v2/projects/:projectId/apps/:appId/runs/:runId/cancel  → {"item": Run}
 // where appId is "{projectId}-{appName}". Newest runs come first.
 import type { FastifyInstance } from 'fastify';
-import { badRequest, CerebriumLocalError, notFound } from '../errors.ts';
-import { waitAtMost } from '../runs/drain-runs.ts';
-import type { RunStore, StoredRun, WebhookAttempt } from '../runs/run-store.ts';
+import { badRequest, notFound } from '../errors.ts';
+import type { StoredRun, WebhookAttempt } from '../runs/run-repository.ts';
+import type { RunRecord, RunRef, RunService } from '../runs/run-service.ts';
 
 export const DEFAULT_PAGE_SIZE = 100;
 export const MAX_PAGE_SIZE = 1000;
-/** A cancelled run answers once it has stopped, or after this long with its state then. */
-const CANCEL_WAIT_MS = 5_000;
 
 interface AppParams {
   projectId: string;
@@ -52,7 +50,7 @@ const REGION = 'local';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-function toApiRun(run: StoredRun, store: RunStore): ApiRun {
+function toApiRun(run: RunRecord): ApiRun {
   const item: ApiRun = {
     id: run.id,
     functionName: run.functionName,
@@ -69,8 +67,8 @@ function toApiRun(run: StoredRun, store: RunStore): ApiRun {
     result: run.resultJson === null ? null : (JSON.parse(run.resultJson) as unknown),
     error: run.errorJson === null ? null : (JSON.parse(run.errorJson) as Record<string, unknown>),
   };
-  if (run.webhookEndpoint !== null) {
-    item.webhookAttempts = store.webhookAttempts(run.id).map((a) => ({ ...a, at: new Date(a.at).toISOString() }));
+  if (run.webhookAttempts) {
+    item.webhookAttempts = run.webhookAttempts.map((a) => ({ ...a, at: new Date(a.at).toISOString() }));
   }
   return item;
 }
@@ -84,13 +82,8 @@ function appNameOf({ projectId, appId }: AppParams): string {
   return appId.slice(prefix.length);
 }
 
-function findRun(store: RunStore, params: RunParams): StoredRun {
-  const appName = appNameOf(params);
-  const run = store.get(params.runId);
-  if (!run || run.projectId !== params.projectId || run.appName !== appName) {
-    throw notFound('run_not_found', `No run "${params.runId}" in app "${params.appId}"`);
-  }
-  return run;
+function runRef(params: RunParams): RunRef {
+  return { projectId: params.projectId, appName: appNameOf(params), runId: params.runId };
 }
 
 function pageSize(raw: string | undefined): number {
@@ -112,40 +105,32 @@ function decodeToken(raw: string | undefined): number | undefined {
   return Number(match[1]);
 }
 
-export function registerRunsRoutes(server: FastifyInstance, store: RunStore): void {
+export function registerRunsRoutes(server: FastifyInstance, runs: RunService): void {
   const base = '/v2/projects/:projectId/apps/:appId/runs';
 
   server.get<{ Params: RunParams }>(`${base}/:runId`, async (request) => ({
-    item: toApiRun(findRun(store, request.params), store),
+    item: toApiRun(await runs.get(runRef(request.params))),
   }));
 
   server.get<{ Params: AppParams; Querystring: ListQuery }>(base, async (request) => {
     const { asyncOnly, limit, nextToken } = request.query;
     const size = pageSize(limit);
-    const runs = store.list({
+    const records = await runs.list({
       projectId: request.params.projectId,
       appName: appNameOf(request.params),
       asyncOnly: asyncOnly === 'true',
       limit: size + 1,
       before: decodeToken(nextToken),
     });
-    const page = runs.slice(0, size);
-    const more = runs.length > size;
+    const page = records.slice(0, size);
+    const more = records.length > size;
     return {
-      items: page.map((run) => toApiRun(run, store)),
+      items: page.map(toApiRun),
       nextToken: more ? encodeToken(page[page.length - 1].seq) : null,
     };
   });
 
-  server.post<{ Params: RunParams }>(`${base}/:runId/cancel`, async (request) => {
-    const stored = findRun(store, request.params);
-    const live = store.liveRun(stored.id);
-    if (!live) {
-      throw new CerebriumLocalError(409, 'invalid_request_error', 'run_finished', `Run "${stored.id}" has already ended (${stored.status})`);
-    }
-    // Cooperative: the function sees ctx.signal abort; a run still waiting for capacity never starts.
-    live.requestCancel('Cancelled through the runs API');
-    await waitAtMost(live.settled(), CANCEL_WAIT_MS);
-    return { item: toApiRun(findRun(store, request.params), store) };
-  });
+  server.post<{ Params: RunParams }>(`${base}/:runId/cancel`, async (request) => ({
+    item: toApiRun(await runs.cancel(runRef(request.params))),
+  }));
 }

@@ -1,11 +1,11 @@
-// Builds the Fastify server: body parsing, error mapping, and one small file per route.
+// Builds the Fastify server: body parsing, error mapping, and one small file per route. Routes
+// parse what a caller sent, ask the run service, and turn its answer into HTTP.
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { AppRegistry } from '../apps/app-registry.ts';
 import { registerAppAuth, type AppAuth } from '../auth/auth-hook.ts';
-import { RunMetrics } from '../runs/run-metrics.ts';
-import type { RunStore } from '../runs/run-store.ts';
-import type { WebhookSender } from '../runs/webhooks.ts';
+import type { RunMetrics } from '../runs/run-metrics.ts';
+import type { RunService } from '../runs/run-service.ts';
 import { registerErrorHandling } from './error-handler.ts';
 import { registerHealthRoutes } from './health-routes.ts';
 import { registerInvokeRoute } from './invoke-route.ts';
@@ -17,6 +17,8 @@ import { registerRunsRoutes } from './runs-routes.ts';
 
 export interface ServerOptions {
   registry: AppRegistry;
+  runs: RunService;
+  metrics: RunMetrics;
   logger: Logger;
   /** Largest body accepted, in bytes (413 past it). */
   bodyLimit: number;
@@ -26,15 +28,10 @@ export interface ServerOptions {
   sseHeartbeatMs: number;
   /** Per-app bearer-token checks; every app is public when absent. */
   auth?: AppAuth;
-  /** Every run, sync and async; read by the runs API. */
-  runStore: RunStore;
-  /** Delivers ?webhookEndpoint= outcomes. */
-  webhooks: WebhookSender;
 }
 
-export const DEFAULT_BODY_LIMIT = 16 * 1024 * 1024;
-
 export function buildServer(options: ServerOptions): FastifyInstance {
+  const { registry, runs, metrics } = options;
   const server = Fastify({
     loggerInstance: options.logger as FastifyBaseLogger,
     bodyLimit: options.bodyLimit,
@@ -48,20 +45,12 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   registerErrorHandling(server);
   // Before any route: the hook covers every route whose path names an app.
   if (options.auth) registerAppAuth(server, options.auth);
-  registerHealthRoutes(server, options.registry);
-  const metrics = new RunMetrics(options.registry);
+  registerHealthRoutes(server, registry);
   registerMetricsRoute(server, metrics);
-  registerOpenApiRoute(server, options.registry);
-  const runDeps = {
-    registry: options.registry,
-    runLog: options.logger,
-    sse: { heartbeatMs: options.sseHeartbeatMs, exposeStack: options.exposeErrorStacks, metrics },
-    runStore: options.runStore,
-    webhooks: options.webhooks,
-    metrics,
-  };
-  registerInvokeRoute(server, runDeps);
-  registerOpenAiRoutes(server, runDeps);
-  registerRunsRoutes(server, options.runStore);
+  registerOpenApiRoute(server, registry);
+  const sse = { heartbeatMs: options.sseHeartbeatMs, exposeStack: options.exposeErrorStacks, metrics };
+  registerInvokeRoute(server, { runs, sse });
+  registerOpenAiRoutes(server, { runs, sse });
+  registerRunsRoutes(server, runs);
   return server;
 }

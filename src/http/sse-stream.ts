@@ -4,12 +4,11 @@
 // and a pending write must end the moment the client leaves.)
 import { once } from 'node:events';
 import type { FastifyReply } from 'fastify';
+import { errorBody, type CerebriumLocalError } from '../errors.ts';
 import type { Run } from '../runs/run.ts';
 import type { RunMetrics } from '../runs/run-metrics.ts';
-import type { RunExecution } from '../runtime/app-runtime.ts';
-import type { CerebriumLocalError } from '../errors.ts';
-import { errorBody } from './error-handler.ts';
-import { runError } from './run-reply.ts';
+import { runError } from '../runs/run-outcome.ts';
+import type { StartedRun } from '../runs/run-service.ts';
 
 export interface SseOptions {
   /** Send a comment line after this many idle ms, so proxies keep the stream open; 0 turns it off. */
@@ -31,7 +30,7 @@ function startedOrDone(run: Run): Promise<void> {
 
 /** How a run's chunks become the stream's text. Only the OpenAI routes use other than the default. */
 export interface SseFraming {
-  /** The text for one chunk as execute() delivers it; '' writes nothing. */
+  /** The text for one chunk as the run delivers it; '' writes nothing. */
   frame(chunk: unknown): string;
   /** Written after the last chunk when the run succeeded. */
   end(): string;
@@ -39,7 +38,7 @@ export interface SseFraming {
   error(err: CerebriumLocalError): string;
 }
 
-/** The replica already framed each chunk (execute with 'sse'); failures are an `event: error`. */
+/** The replica already framed each chunk (started with 'sse'); failures are an `event: error`. */
 const replicaFraming: SseFraming = {
   frame: (chunk) => chunk as string,
   end: () => '',
@@ -48,11 +47,11 @@ const replicaFraming: SseFraming = {
 
 export async function streamRun(
   reply: FastifyReply,
-  run: Run,
-  execution: RunExecution,
+  started: StartedRun,
   options: SseOptions,
   framing: SseFraming = replicaFraming,
 ): Promise<void> {
+  const { run } = started;
   await startedOrDone(run);
   // A run that never started (queue refused, cancelled while waiting) gets a plain JSON error.
   if (run.done && run.startedAt === undefined) throw runError(run, options.exposeStack);
@@ -87,7 +86,7 @@ export async function streamRun(
       : undefined;
 
   try {
-    for await (const chunk of execution.chunks()) {
+    for await (const chunk of started.chunks()) {
       if (res.destroyed) break;
       const frame = framing.frame(chunk);
       if (frame === '') continue;
@@ -101,7 +100,7 @@ export async function streamRun(
       }
       if (!res.write(frame)) await Promise.race([once(res, 'drain'), closed]);
     }
-    await execution.settled;
+    await started.settled;
     const last =
       run.status === 'failure' ? framing.error(runError(run, options.exposeStack)) : run.status === 'success' ? framing.end() : '';
     if (!res.destroyed && last !== '') res.write(last);

@@ -10,22 +10,16 @@ import { isAbsolute, resolve } from 'node:path';
 import { workerData } from 'node:worker_threads';
 import type { InferenceSession } from 'onnxruntime-node';
 import { createLogger, type Logger } from '../log.ts';
-import type { ReplicaData, ReplicaModelSettings } from '../worker/protocol.ts';
-import {
-  intraOpThreads,
-  parseExecutionProvider,
-  providerChain,
-  type ExecutionProvider,
-  type WarnLogger,
-} from './execution-providers.ts';
+import type { ReplicaData, ReplicaModelSettings } from '../replica-protocol.ts';
+import { type ExecutionProvider, intraOpThreads, parseExecutionProvider, providerChain, type WarnLogger } from './execution-providers.ts';
 import { cachedModel, type Model } from './session-cache.ts';
 
-export { Tensor } from 'onnxruntime-node';
 export type { InferenceSession } from 'onnxruntime-node';
-export { batched, type BatchOptions, type BatchFunction, type BatchCaller } from './batching.ts';
-export { modelStats, releaseModels, type Model, type ModelStats } from './session-cache.ts';
+export { Tensor } from 'onnxruntime-node';
+export { type BatchCaller, type BatchFunction, type BatchOptions, batched } from './batching.ts';
 export { EXECUTION_PROVIDERS, type ExecutionProvider } from './execution-providers.ts';
-export { WordPieceTokenizer, type Encoding } from './wordpiece.ts';
+export { type Model, type ModelStats, modelStats, releaseModels } from './session-cache.ts';
+export { type Encoding, WordPieceTokenizer } from './wordpiece.ts';
 
 export interface LoadModelOptions {
   /** Start the provider chain here instead of where compute / --execution-provider put it. */
@@ -57,8 +51,7 @@ export function modelPath(nameOrPath: string, appDir = replica?.appDir ?? proces
 /** The model's session for this replica: created by the first call, the same one for every later call. */
 export function loadModel(nameOrPath: string, options: LoadModelOptions = {}): Promise<Model> {
   const override =
-    options.executionProvider ??
-    (settings.executionProvider ? parseExecutionProvider(settings.executionProvider) : undefined);
+    options.executionProvider ?? (settings.executionProvider ? parseExecutionProvider(settings.executionProvider) : undefined);
   const sessionOptions: InferenceSession.SessionOptions = {
     intraOpNumThreads: options.intraOpNumThreads ?? intraOpThreads(settings.cpu, settings.maxReplicas),
     interOpNumThreads: 1,

@@ -2,9 +2,8 @@
 // crashed, or stopped before it finished). Each such run becomes a failure that says so, rather
 // than a record that claims to be running forever. Runs are not re-run: a function may have side
 // effects that must not happen twice.
-import { CerebriumLocalError } from '../errors.ts';
-import { errorBody } from '../http/error-handler.ts';
-import type { RunStore } from './run-store.ts';
+import { CerebriumLocalError, errorBody } from '../errors.ts';
+import type { RunRepository } from './run-repository.ts';
 
 function serverStopped(): CerebriumLocalError {
   return new CerebriumLocalError(
@@ -16,7 +15,7 @@ function serverStopped(): CerebriumLocalError {
 }
 
 /** Returns how many runs were marked as failed. */
-export function recoverInterruptedRuns(store: RunStore): number {
+export function recoverInterruptedRuns(repository: RunRepository): Promise<number> {
   const err = serverStopped();
-  return store.failUnfinished(err.statusCode, errorBody(err).error);
+  return repository.recoverInterrupted(err.statusCode, errorBody(err).error);
 }

@@ -83,12 +83,14 @@ export class Run extends EventEmitter<RunEvents> {
   }
 
   markRunning(): void {
+    this.assertCanMove('running');
     this.queueTimeMs = performance.now() - this.created;
     this.startedAt = new Date();
     this.move('running');
   }
 
   succeed(resultJson: string, runTimeMs: number, statusCode?: number): void {
+    this.assertCanMove('success');
     this.resultJson = resultJson;
     this.runTimeMs = runTimeMs;
     this.statusCode = statusCode;
@@ -96,12 +98,14 @@ export class Run extends EventEmitter<RunEvents> {
   }
 
   fail(error: SerializedError, runTimeMs?: number): void {
+    this.assertCanMove('failure');
     this.error = error;
     this.runTimeMs = runTimeMs;
     this.move('failure');
   }
 
   cancel(reason: string, runTimeMs?: number): void {
+    this.assertCanMove('cancelled');
     this.error = { name: 'Cancelled', message: reason, aborted: true };
     this.runTimeMs = runTimeMs;
     this.move('cancelled');
@@ -120,11 +124,15 @@ export class Run extends EventEmitter<RunEvents> {
     });
   }
 
+  /** Checked before a transition writes anything, so a refused one leaves the run as it was. */
+  private assertCanMove(to: RunStatus): void {
+    if (!NEXT[this.status].includes(to)) {
+      throw new Error(`Run ${this.id}: cannot go from ${this.status} to ${to}`);
+    }
+  }
+
   private move(to: RunStatus): void {
     const from = this.status;
-    if (!NEXT[from].includes(to)) {
-      throw new Error(`Run ${this.id}: cannot go from ${from} to ${to}`);
-    }
     this.status = to;
     if (this.done) {
       this.completedAt = new Date();

@@ -1,57 +1,15 @@
-// Every run, sync and async, in SQLite: a row when the run is made, updated on each transition,
-// plus one row per webhook delivery attempt. It is a listener on Run transitions, so routes never
-// write here. Writes are group-committed every few milliseconds; an async run's row is committed
-// at once, so it is on disk before its 202 leaves.
+// The embedded run repository: SQLite (better-sqlite3) at <data-dir>/runs.sqlite, WAL mode, one
+// server per file. Writes are gathered for a few milliseconds and committed together, a run's
+// rows merged first; `commit` writes what is waiting at once (an async run's row goes to disk
+// before its 202 leaves). Every read commits what is waiting first.
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import type { Run, RunStatus } from './run.ts';
-import type { DescribeOutcome } from './run-outcome.ts';
+import type { RunStatus } from './run.ts';
+import type { NewRun, RunChange, RunPageQuery, RunRepository, StoredRun, WebhookAttempt } from './run-repository.ts';
 
 export const RUN_STORE_FILE = 'runs.sqlite';
-
-/** A run as the store holds it. Times are epoch milliseconds. */
-export interface StoredRun {
-  seq: number;
-  id: string;
-  projectId: string;
-  appName: string;
-  functionName: string;
-  async: boolean;
-  method: string;
-  status: RunStatus;
-  statusCode: number | null;
-  createdAt: number;
-  startedAt: number | null;
-  completedAt: number | null;
-  runTimeMs: number | null;
-  queueTimeMs: number | null;
-  paramsJson: string;
-  resultJson: string | null;
-  /** The error envelope's `error` object, as JSON text. */
-  errorJson: string | null;
-  webhookEndpoint: string | null;
-}
-
-export interface WebhookAttempt {
-  attempt: number;
-  /** Epoch milliseconds when the attempt began. */
-  at: number;
-  durationMs: number;
-  /** The receiver's HTTP status; null when no answer came (network error, timeout). */
-  statusCode: number | null;
-  error: string | null;
-}
-
-export interface RunQuery {
-  projectId: string;
-  appName: string;
-  asyncOnly: boolean;
-  limit: number;
-  /** Only runs older than this `seq` (the cursor of the previous page). */
-  before?: number;
-}
 
 interface RunRow {
   seq: number;
@@ -116,22 +74,19 @@ CREATE TABLE IF NOT EXISTS webhook_attempts (
 );
 `;
 
-export interface RunStoreOptions {
+export interface SqliteRunRepositoryOptions {
   /** The folder of runs.sqlite; in memory when absent. */
   dataDir?: string;
-  /** How a finished run answered (status and error body), from the HTTP layer. */
-  describe: DescribeOutcome;
   log: Logger;
 }
 
 type RunRowWrite = Record<string, string | number | null>;
 
 /**
- * How long sync runs' writes gather before one commit. Each commit costs far more than a row, so
- * under load this is most of what the store costs the server thread (measured on 2 cores: 134 µs
- * of server-thread CPU per trivial call committing every event-loop turn, 118 µs at 5 ms, 111 µs
- * at 20 ms). The price: a server killed with SIGKILL can lose the last few ms of sync runs' records.
- * Async runs are committed at once, and every read commits what is pending first.
+ * How long writes gather before one commit. Each commit costs far more than a row, so under load
+ * this is most of what the store costs the server thread (measured on 2 cores: 134 µs of
+ * server-thread CPU per trivial call committing every event-loop turn, 118 µs at 5 ms, 111 µs at
+ * 20 ms). The price: a server killed with SIGKILL can lose the last few ms of sync runs' records.
  */
 const GROUP_COMMIT_MS = 10;
 
@@ -156,10 +111,7 @@ export class DataDirInUseError extends Error {
   override name = 'DataDirInUseError';
 }
 
-export class RunStore {
-  /** Runs not yet finished, by id: what a cancel call and a draining shutdown reach. */
-  private readonly live = new Map<string, Run>();
-  private readonly describe: DescribeOutcome;
+export class SqliteRunRepository implements RunRepository {
   private readonly log: Logger;
   private readonly insertRun;
   private readonly markRunning;
@@ -170,31 +122,32 @@ export class RunStore {
   private readonly insertAttempt;
   private readonly selectAttempts;
   private readonly failUnfinishedRuns;
-  private readonly commit: (runs: PendingRunWrite[], attempts: Array<Record<string, unknown>>) => void;
-  /** Rows waiting for this turn's commit, merged per run. */
+  private readonly deleteAttemptsBefore;
+  private readonly deleteRunsBefore;
+  private readonly commitTransaction: (runs: PendingRunWrite[], attempts: Array<Record<string, unknown>>) => void;
+  /** Rows waiting for the next commit, merged per run. */
   private readonly pendingRuns = new Map<string, PendingRunWrite>();
   private pendingAttempts: Array<Record<string, unknown>> = [];
   private flushScheduled = false;
 
   /**
-   * Opens (creating if needed) `<dataDir>/runs.sqlite`; without a data dir the store lives in
+   * Opens (creating if needed) `<dataDir>/runs.sqlite`; without a data dir the runs live in
    * memory, for embedding and tests that do not need runs to outlive the process.
    */
-  static open(options: RunStoreOptions): RunStore {
+  static open(options: SqliteRunRepositoryOptions): SqliteRunRepository {
     const { dataDir } = options;
-    if (dataDir === undefined) return new RunStore(new Database(':memory:'), ':memory:', options);
+    if (dataDir === undefined) return new SqliteRunRepository(new Database(':memory:'), ':memory:', options);
     mkdirSync(dataDir, { recursive: true });
     const file = resolve(join(dataDir, RUN_STORE_FILE));
-    return new RunStore(new Database(file, { timeout: 1000 }), file, options);
+    return new SqliteRunRepository(new Database(file, { timeout: 1000 }), file, options);
   }
 
   private constructor(
     private readonly db: Database.Database,
     /** The database file, or ":memory:". */
-    readonly file: string,
-    options: RunStoreOptions,
+    readonly location: string,
+    options: SqliteRunRepositoryOptions,
   ) {
-    this.describe = options.describe;
     this.log = options.log;
     try {
       // One server per data dir: the exclusive lock (dropped by the OS even on SIGKILL) stops a
@@ -207,7 +160,7 @@ export class RunStore {
     } catch (err) {
       db.close();
       if (err instanceof Error && /locked|busy/i.test(err.message)) {
-        throw new DataDirInUseError(`${file} is in use by another cerebrium-local server; give each server its own --data-dir`);
+        throw new DataDirInUseError(`${location} is in use by another cerebrium-local server; give each server its own --data-dir`);
       }
       throw err;
     }
@@ -240,7 +193,7 @@ export class RunStore {
     this.selectAttempts = db.prepare<[string], AttemptRow>(
       `SELECT attempt, attempted_at, duration_ms, status_code, error FROM webhook_attempts WHERE run_id = ? ORDER BY attempt`,
     );
-    this.commit = db.transaction((runs: PendingRunWrite[], attempts: Array<Record<string, unknown>>) => {
+    this.commitTransaction = db.transaction((runs: PendingRunWrite[], attempts: Array<Record<string, unknown>>) => {
       for (const run of runs) this.writeRun(run);
       for (const attempt of attempts) this.insertAttempt.run(attempt);
     });
@@ -248,64 +201,109 @@ export class RunStore {
       `UPDATE runs SET status = 'failure', status_code = @status_code, completed_at = @completed_at, error = @error
        WHERE status IN ('pending', 'running')`,
     );
+    this.deleteAttemptsBefore = db.prepare<[number]>(
+      `DELETE FROM webhook_attempts WHERE run_id IN (SELECT id FROM runs WHERE completed_at < ?)`,
+    );
+    this.deleteRunsBefore = db.prepare<[number]>(`DELETE FROM runs WHERE completed_at < ?`);
   }
 
-  /**
-   * Records a new run and each of its transitions. Writes are gathered for GROUP_COMMIT_MS and
-   * committed together, and a run's rows are merged first, so a run that starts and ends within
-   * that time costs one INSERT. An async run is committed before this returns, so it is on disk
-   * before its 202 leaves.
-   */
-  track(run: Run): void {
-    const row: RunRowWrite = {
-      id: run.id,
-      project_id: run.projectId,
-      app_name: run.appName,
-      function_name: run.functionName,
-      async: run.async ? 1 : 0,
-      status: run.status,
-      created_at: run.createdAt.getTime(),
-      params: JSON.stringify(run.params),
-      webhook_endpoint: run.webhookEndpoint ?? null,
-    };
-    this.pendingRuns.set(run.id, { insert: row });
-    this.live.set(run.id, run);
-    if (run.async) this.flush();
-    else this.scheduleFlush();
-    run.on('transition', () => {
-      try {
-        this.record(run);
-      } catch (err) {
-        // A run whose outcome cannot be described must not break the run itself: its caller still gets an answer.
-        this.log.error({ err, run_id: run.id }, 'could not record a run transition in the run store');
-      }
+  /** A run that starts and ends within one commit's gathering costs one INSERT. */
+  insert(run: NewRun): void {
+    this.pendingRuns.set(run.id, {
+      insert: {
+        id: run.id,
+        project_id: run.projectId,
+        app_name: run.appName,
+        function_name: run.functionName,
+        async: run.async ? 1 : 0,
+        status: run.status,
+        created_at: run.createdAt,
+        params: run.paramsJson,
+        webhook_endpoint: run.webhookEndpoint,
+      },
     });
+    this.scheduleFlush();
   }
 
-  /** Captures the run's state now; the write itself waits for the turn's commit. */
-  private record(run: Run): void {
+  transition(change: RunChange): void {
     const fields: RunRowWrite = {
-      id: run.id,
-      status: run.status,
-      started_at: run.startedAt?.getTime() ?? null,
-      queue_time_ms: run.queueTimeMs ?? null,
+      id: change.id,
+      status: change.status,
+      started_at: change.startedAt,
+      queue_time_ms: change.queueTimeMs,
     };
-    if (run.done) {
-      this.live.delete(run.id);
-      // A success needs only its status and result text; the full outcome (an error body) only otherwise.
-      const outcome = run.status === 'success' ? undefined : this.describe(run);
-      Object.assign(fields, {
-        status_code: outcome?.statusCode ?? run.statusCode ?? 200,
-        completed_at: run.completedAt?.getTime() ?? Date.now(),
-        run_time_ms: run.runTimeMs ?? null,
-        result: run.status === 'success' ? (run.resultJson ?? 'null') : null,
-        error: outcome?.error ? JSON.stringify(outcome.error) : null,
-      });
+    const { end } = change;
+    if (end) {
+      fields.status_code = end.statusCode;
+      fields.completed_at = end.completedAt;
+      fields.run_time_ms = end.runTimeMs;
+      fields.result = end.resultJson;
+      fields.error = end.errorJson;
     }
-    const pending = this.pendingRuns.get(run.id);
+    const pending = this.pendingRuns.get(change.id);
     if (pending) pending.update = { ...pending.update, ...fields };
-    else this.pendingRuns.set(run.id, { update: fields });
+    else this.pendingRuns.set(change.id, { update: fields });
     this.scheduleFlush();
+  }
+
+  recordWebhookAttempt(runId: string, attempt: WebhookAttempt): void {
+    this.pendingAttempts.push({
+      run_id: runId,
+      attempt: attempt.attempt,
+      attempted_at: attempt.at,
+      duration_ms: attempt.durationMs,
+      status_code: attempt.statusCode,
+      error: attempt.error,
+    });
+    this.scheduleFlush();
+  }
+
+  async commit(): Promise<void> {
+    this.flush();
+  }
+
+  async get(id: string): Promise<StoredRun | undefined> {
+    this.flush();
+    const row = this.selectRun.get(id);
+    return row && fromRow(row);
+  }
+
+  async listPage(query: RunPageQuery): Promise<StoredRun[]> {
+    this.flush();
+    const statement = query.asyncOnly ? this.selectAsyncPage : this.selectPage;
+    return statement
+      .all(query.projectId, query.appName, query.before ?? Number.MAX_SAFE_INTEGER, query.limit)
+      .map(fromRow);
+  }
+
+  async webhookAttempts(runId: string): Promise<WebhookAttempt[]> {
+    this.flush();
+    return this.selectAttempts.all(runId).map((row) => ({
+      attempt: row.attempt,
+      at: row.attempted_at,
+      durationMs: row.duration_ms,
+      statusCode: row.status_code,
+      error: row.error,
+    }));
+  }
+
+  async recoverInterrupted(statusCode: number, error: Record<string, unknown>): Promise<number> {
+    this.flush();
+    return this.failUnfinishedRuns.run({ status_code: statusCode, completed_at: Date.now(), error: JSON.stringify(error) })
+      .changes;
+  }
+
+  async prune(completedBefore: number): Promise<number> {
+    this.flush();
+    return this.db.transaction(() => {
+      this.deleteAttemptsBefore.run(completedBefore);
+      return this.deleteRunsBefore.run(completedBefore).changes;
+    })();
+  }
+
+  async close(): Promise<void> {
+    this.flush();
+    if (this.db.open) this.db.close();
   }
 
   private scheduleFlush(): void {
@@ -317,15 +315,15 @@ export class RunStore {
     }, GROUP_COMMIT_MS).unref();
   }
 
-  /** Commits every write gathered so far, in one transaction. Reads call it first. */
-  flush(): void {
+  /** Commits every write gathered so far, in one transaction. */
+  private flush(): void {
     if ((this.pendingRuns.size === 0 && this.pendingAttempts.length === 0) || !this.db.open) return;
     const runs = [...this.pendingRuns.values()];
     const attempts = this.pendingAttempts;
     this.pendingRuns.clear();
     this.pendingAttempts = [];
     try {
-      this.commit(runs, attempts);
+      this.commitTransaction(runs, attempts);
     } catch (err) {
       // Disk full, say: the runs themselves go on; their records are what is lost, and the log says so.
       this.log.error({ err, runs: runs.length }, 'could not write runs to the run store');
@@ -336,66 +334,6 @@ export class RunStore {
     if (insert) this.insertRun.run({ ...UNFINISHED, ...insert, ...update });
     else if (update?.completed_at !== undefined) this.markDone.run(update);
     else if (update) this.markRunning.run(update);
-  }
-
-  /** A run that has not finished yet, to cancel or wait for. */
-  liveRun(id: string): Run | undefined {
-    return this.live.get(id);
-  }
-
-  liveRuns(): Run[] {
-    return [...this.live.values()];
-  }
-
-  get(id: string): StoredRun | undefined {
-    this.flush();
-    const row = this.selectRun.get(id);
-    return row && fromRow(row);
-  }
-
-  /** Newest first. */
-  list(query: RunQuery): StoredRun[] {
-    this.flush();
-    const statement = query.asyncOnly ? this.selectAsyncPage : this.selectPage;
-    return statement
-      .all(query.projectId, query.appName, query.before ?? Number.MAX_SAFE_INTEGER, query.limit)
-      .map(fromRow);
-  }
-
-  recordWebhookAttempt(runId: string, attempt: WebhookAttempt): void {
-    const row = {
-      run_id: runId,
-      attempt: attempt.attempt,
-      attempted_at: attempt.at,
-      duration_ms: attempt.durationMs,
-      status_code: attempt.statusCode,
-      error: attempt.error,
-    };
-    this.pendingAttempts.push(row);
-    this.scheduleFlush();
-  }
-
-  webhookAttempts(runId: string): WebhookAttempt[] {
-    this.flush();
-    return this.selectAttempts.all(runId).map((row) => ({
-      attempt: row.attempt,
-      at: row.attempted_at,
-      durationMs: row.duration_ms,
-      statusCode: row.status_code,
-      error: row.error,
-    }));
-  }
-
-  /** Marks every pending or running run as failed with `error`; returns how many there were. */
-  failUnfinished(statusCode: number, error: Record<string, unknown>): number {
-    this.flush();
-    return this.failUnfinishedRuns.run({ status_code: statusCode, completed_at: Date.now(), error: JSON.stringify(error) })
-      .changes;
-  }
-
-  close(): void {
-    this.flush();
-    if (this.db.open) this.db.close();
   }
 }
 

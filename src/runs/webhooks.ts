@@ -1,6 +1,6 @@
 // ?webhookEndpoint=: once a run ends, its outcome (the body a sync caller gets) is POSTed there,
 // after the caller has had its answer. 3 attempts in all; only network errors, timeouts and 404
-// are retried, as on Cerebrium. Every attempt is recorded in the run store.
+// are retried, as on Cerebrium. Every attempt is recorded in the run repository.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
@@ -9,7 +9,7 @@ import { badRequest } from '../errors.ts';
 import { waitAtMost } from './drain-runs.ts';
 import type { Run } from './run.ts';
 import type { DescribeOutcome } from './run-outcome.ts';
-import type { RunStore } from './run-store.ts';
+import type { RunRepository } from './run-repository.ts';
 import { signatureHeaders } from './webhook-signature.ts';
 
 export const WEBHOOK_ATTEMPTS = 3;
@@ -21,7 +21,7 @@ export interface WebhookTarget {
 }
 
 export interface WebhookSenderOptions {
-  store: RunStore;
+  repository: RunRepository;
   describe: DescribeOutcome;
   log: Logger;
   /** Wait between attempts (Cerebrium: up to 5 s). */
@@ -125,7 +125,7 @@ export class WebhookSender {
     } catch (err) {
       error = timeout.aborted ? `timed out after ${this.options.timeoutMs} ms` : describeNetworkError(err);
     }
-    this.options.store.recordWebhookAttempt(runId, { attempt, at, durationMs: performance.now() - started, statusCode, error });
+    this.options.repository.recordWebhookAttempt(runId, { attempt, at, durationMs: performance.now() - started, statusCode, error });
     if (statusCode !== null && statusCode >= 200 && statusCode < 300) return false;
     if (this.stopping.signal.aborted) return false;
     const retry = statusCode === null || statusCode === 404;

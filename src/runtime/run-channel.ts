@@ -1,58 +1,56 @@
-// The server's end of one run's MessagePort: it learns when the function starts, receives a
-// generator's chunks, hands them out one by one (refilling the replica's credit as they are
-// taken, which is the backpressure), and receives the result last.
-import type { MessagePort } from 'node:worker_threads';
-import { CHUNK_CREDIT_WINDOW, type ReplicaMessage, type RunResult, type ServerMessage } from '../worker/protocol.ts';
-
-type Incoming = ReplicaMessage | { type: 'end'; result: RunResult };
+// The server's end of one run: it hears the replica start, holds a generator's chunks until the
+// caller takes them one by one (handing credit back as they are taken, which is the backpressure),
+// and receives the result last. It knows nothing of threads or processes: a backend feeds it.
+import { CHUNK_CREDIT_WINDOW, type RunResult } from '../replica-protocol.ts';
+import type { RunListener } from './replica-backend.ts';
 
 /** Credits go back in batches, so the replica is not woken for every chunk. */
-const CREDIT_BATCH = Math.max(1, CHUNK_CREDIT_WINDOW / 4);
+export const CREDIT_BATCH = Math.max(1, CHUNK_CREDIT_WINDOW / 4);
 
-export class RunChannel {
+export class RunChannel implements RunListener {
   readonly ended: Promise<RunResult>;
-  private readonly port: MessagePort;
   private readonly buffer: unknown[] = [];
   private wake: (() => void) | undefined;
   private finished = false;
   private taken = 0;
   private resolveEnd!: (result: RunResult) => void;
 
-  constructor(port: MessagePort, onStarted: (threadId: number, nativeCalls?: Int32Array) => void) {
-    this.port = port;
+  /**
+   * @param onStarted called once the function has begun on a replica.
+   * @param credit gives the replica `n` more chunks of room.
+   */
+  constructor(
+    private readonly onStarted: () => void,
+    private readonly credit: (n: number) => void,
+  ) {
     this.ended = new Promise((resolve) => (this.resolveEnd = resolve));
-    port.on('message', (message: Incoming) => {
-      switch (message.type) {
-        case 'started':
-          onStarted(message.threadId, message.nativeCalls);
-          break;
-        case 'chunks':
-          for (const chunk of message.data) this.buffer.push(chunk);
-          this.notify();
-          break;
-        case 'end':
-          this.finished = true;
-          this.resolveEnd(message.result);
-          this.notify();
-          port.close();
-          break;
-      }
-    });
   }
 
-  /** Tells the function to stop through its ctx.signal. */
-  abort(reason: string): void {
-    this.send({ type: 'abort', reason });
+  started(): void {
+    this.onStarted();
+  }
+
+  chunks(data: unknown[]): void {
+    for (const chunk of data) this.buffer.push(chunk);
+    this.notify();
+  }
+
+  /** The run's result; the first one counts (a replica's end, or the backend's crash notice). */
+  end(result: RunResult): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.resolveEnd(result);
+    this.notify();
   }
 
   /** Yields each chunk as the replica sends it; ends when the run ends. */
-  async *chunks(): AsyncGenerator<unknown, void, undefined> {
+  async *take(): AsyncGenerator<unknown, void, undefined> {
     for (;;) {
       if (this.buffer.length > 0) {
         const chunk = this.buffer.shift();
         this.taken += 1;
-        if (this.taken >= CREDIT_BATCH) {
-          this.send({ type: 'credit', n: this.taken });
+        if (this.taken >= CREDIT_BATCH && !this.finished) {
+          this.credit(this.taken);
           this.taken = 0;
         }
         yield chunk;
@@ -63,22 +61,9 @@ export class RunChannel {
     }
   }
 
-  /** Ends the channel from this side (the replica died): pending readers see the end. */
-  close(result: RunResult): void {
-    if (this.finished) return;
-    this.finished = true;
-    this.resolveEnd(result);
-    this.notify();
-    this.port.close();
-  }
-
   private notify(): void {
     const wake = this.wake;
     this.wake = undefined;
     wake?.();
-  }
-
-  private send(message: ServerMessage): void {
-    if (!this.finished) this.port.postMessage(message);
   }
 }

@@ -3,7 +3,7 @@
 import { pathToFileURL } from 'node:url';
 import { relative } from 'node:path';
 import { functionSpecOf } from '../index.ts';
-import type { ExportInfo, FunctionKind } from './protocol.ts';
+import type { ExportInfo, FunctionKind } from '../replica-protocol.ts';
 
 export interface LoadedExport {
   info: ExportInfo;

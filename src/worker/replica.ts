@@ -18,7 +18,7 @@ import {
   type RunResult,
   type RunTask,
   type ServerMessage,
-} from './protocol.ts';
+} from '../replica-protocol.ts';
 
 const data = workerData as ReplicaData;
 Object.assign(process.env, data.env);
@@ -87,8 +87,8 @@ async function run(task: RunTask): Promise<RunResult> {
     }
   });
 
-  const post = (message: ReplicaMessage | { type: 'end'; result: RunResult }) => port.postMessage(message);
-  post({ type: 'started', threadId, nativeCalls: gaugeNotYetSent() });
+  const post = (message: ReplicaMessage) => port.postMessage(message);
+  post({ type: 'started', replica: threadId, nativeCalls: gaugeNotYetSent() });
 
   const started = performance.now();
   let result: RunResult;

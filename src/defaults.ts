@@ -1,0 +1,25 @@
+// Every default of the server in one place: the CLI's usage text, `startServer` and the docs
+// (checked by test/defaults-docs.test.ts) all read them from here.
+
+export const DEFAULTS = {
+  port: 7900,
+  host: '127.0.0.1',
+  projectId: 'p-local',
+  logLevel: 'info',
+  /** Largest request body, in bytes (413 past it). */
+  bodyLimit: 16 * 1024 * 1024,
+  /** Runs per app that may wait for capacity before callers get 429. */
+  maxQueue: 1000,
+  /** How long an aborted function gets to return before its replica is replaced. */
+  abortGraceMs: 5_000,
+  /** Idle time before an SSE keep-alive comment. */
+  sseHeartbeatMs: 15_000,
+  /** Where the run store (runs.sqlite) and the dev JWT secret live, for the CLI. */
+  dataDir: '.cerebrium-local',
+  /** Wait between the 3 attempts of a webhook delivery (Cerebrium: up to 5 s). */
+  webhookRetryDelayMs: 5_000,
+  /** How long one webhook attempt may take. */
+  webhookTimeoutMs: 10_000,
+  /** On SIGTERM, how long accepted runs (and webhooks) get to finish. */
+  shutdownGraceMs: 30_000,
+} as const;

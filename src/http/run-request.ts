@@ -1,0 +1,55 @@
+// What the routes that call a function share: the path and query they take, and how a request
+// becomes the run service's RunRequest (the body as params, ?async=, ?webhookEndpoint= and
+// X-Webhook-Secret), with a 400 for anything malformed.
+import type { FastifyRequest } from 'fastify';
+import type { IncomingHttpHeaders } from 'node:http';
+import { badRequest } from '../errors.ts';
+import type { RunRequest } from '../runs/run-service.ts';
+import { parseWebhookEndpoint } from '../runs/webhooks.ts';
+import { bodyAsParams } from './json-body.ts';
+
+export interface FunctionPath {
+  projectId: string;
+  appName: string;
+  functionName: string;
+}
+
+export interface RunQuery {
+  /** "true": answer 202 {run_id} at once and run in the background. */
+  async?: string;
+  /** Where the outcome is POSTed when the run ends. */
+  webhookEndpoint?: string;
+}
+
+export interface FunctionRoute {
+  Params: FunctionPath;
+  Querystring: RunQuery;
+}
+
+export interface ParsedRunRequest {
+  request: RunRequest;
+  async: boolean;
+}
+
+export function parseRunRequest(req: FastifyRequest<FunctionRoute>): ParsedRunRequest {
+  const { projectId, appName, functionName } = req.params;
+  const params = bodyAsParams(req.body);
+  const async = asyncFlag(req.query.async);
+  const request: RunRequest = { projectId, appName, functionName, params };
+  if (req.query.webhookEndpoint !== undefined) {
+    request.webhook = { url: parseWebhookEndpoint(req.query.webhookEndpoint), secret: webhookSecret(req.headers) };
+  }
+  return { request, async };
+}
+
+/** `?async=`: true or false (1 or 0); anything else is a mistake worth saying, not a sync call. */
+function asyncFlag(value: string | undefined): boolean {
+  if (value === undefined || value === '' || value === 'false' || value === '0') return false;
+  if (value === 'true' || value === '1') return true;
+  throw badRequest('invalid_async', `async must be true or false, got "${value}"`);
+}
+
+function webhookSecret(headers: IncomingHttpHeaders): string | undefined {
+  const secret = headers['x-webhook-secret'];
+  return typeof secret === 'string' && secret !== '' ? secret : undefined;
+}

@@ -1,0 +1,172 @@
+// The one owner of a run's life. Routes hand it what a caller asked for and turn what it gives
+// back into HTTP; it resolves the function, checks the params, makes the Run, attaches what
+// listens to it (log, record, webhook, metrics), hands it to the app's runtime and moves it to its
+// final state. It keeps the runs still live, so a cancel or a shutdown can reach them.
+import type { Logger } from 'pino';
+import type { AppFunction, AppRegistry, LoadedApp } from '../apps/app-registry.ts';
+import { resolveFunction } from '../apps/resolve-function.ts';
+import { CerebriumLocalError, invalidParams, notFound } from '../errors.ts';
+import type { ChunkEncoding } from '../replica-protocol.ts';
+import type { ExecutionOutcome } from '../runtime/execution.ts';
+import { drainRuns, waitAtMost } from './drain-runs.ts';
+import { Run } from './run.ts';
+import { logRunOutcome } from './run-log.ts';
+import type { RunMetrics } from './run-metrics.ts';
+import type { DescribeOutcome } from './run-outcome.ts';
+import { recordRun } from './run-recorder.ts';
+import type { RunPageQuery, RunRepository, StoredRun, WebhookAttempt } from './run-repository.ts';
+import type { WebhookSender, WebhookTarget } from './webhooks.ts';
+
+/** A cancelled run answers once it has stopped, or after this long with its state then. */
+export const CANCEL_WAIT_MS = 5_000;
+
+export interface RunServiceDeps {
+  registry: AppRegistry;
+  repository: RunRepository;
+  webhooks: WebhookSender;
+  /** Where the one line per finished run goes. */
+  log: Logger;
+  metrics?: RunMetrics;
+  /** How a finished run answered its caller (exposes stacks or not). */
+  describe: DescribeOutcome;
+}
+
+/** What a caller asked for, already parsed. */
+export interface RunRequest {
+  projectId: string;
+  appName: string;
+  functionName: string;
+  params: Record<string, unknown>;
+  /** Where the outcome is POSTed once the run ends. */
+  webhook?: WebhookTarget;
+}
+
+/** A run started for a caller who waits for it. */
+export interface StartedRun {
+  run: Run;
+  fn: AppFunction;
+  /** How its chunks travel: as they come ('sse' frames or 'raw' values), or false, gathered into one result. */
+  stream: ChunkEncoding | false;
+  /** A generator's chunks as they are produced, when it was started to stream. */
+  chunks(): AsyncIterable<unknown>;
+  /** Resolves once the run has reached success, failure or cancelled. */
+  settled: Promise<Run>;
+}
+
+/** Names a run in the runs API. */
+export interface RunRef {
+  projectId: string;
+  appName: string;
+  runId: string;
+}
+
+/** A stored run, with its webhook deliveries when it asked for one. */
+export interface RunRecord extends StoredRun {
+  webhookAttempts?: WebhookAttempt[];
+}
+
+/** How a generator's chunks travel for this caller, once the function is known; false gathers them. */
+export type StreamChoice = (fn: AppFunction) => ChunkEncoding | false;
+
+export class RunService {
+  /** Runs not yet finished, by id: what a cancel call and a draining shutdown reach. */
+  private readonly live = new Map<string, Run>();
+
+  constructor(private readonly deps: RunServiceDeps) {}
+
+  /** Starts a run for a caller waiting on it. Throws the 404 / 422 / 429 / 503 that says why there is none. */
+  start(request: RunRequest, streamFor: StreamChoice = () => false): StartedRun {
+    const { app, fn, run } = this.create(request, false);
+    const stream = streamFor(fn);
+    const execution = this.execute(app, run, stream);
+    return { run, fn, stream, chunks: execution.chunks, settled: run.settled() };
+  }
+
+  /** Starts a run in the background; resolves once its record is stored, so its 202 can leave. */
+  async startAsync(request: RunRequest): Promise<Run> {
+    const { app, run } = this.create(request, true);
+    this.execute(app, run, false);
+    await this.deps.repository.commit();
+    return run;
+  }
+
+  async get(ref: RunRef): Promise<RunRecord> {
+    const stored = await this.deps.repository.get(ref.runId);
+    if (!stored || stored.projectId !== ref.projectId || stored.appName !== ref.appName) {
+      throw notFound('run_not_found', `No run "${ref.runId}" in app "${ref.projectId}-${ref.appName}"`);
+    }
+    return this.withAttempts(stored);
+  }
+
+  /** Newest first. */
+  async list(query: RunPageQuery): Promise<RunRecord[]> {
+    const page = await this.deps.repository.listPage(query);
+    return Promise.all(page.map((stored) => this.withAttempts(stored)));
+  }
+
+  /**
+   * Asks a live run to stop (cooperatively: the function sees ctx.signal abort; a queued run never
+   * starts), waits up to CANCEL_WAIT_MS for it, and returns its record then. 409 if it had ended.
+   */
+  async cancel(ref: RunRef): Promise<RunRecord> {
+    const stored = await this.get(ref);
+    const live = this.live.get(stored.id);
+    if (!live) {
+      throw new CerebriumLocalError(409, 'invalid_request_error', 'run_finished', `Run "${stored.id}" has already ended (${stored.status})`);
+    }
+    live.requestCancel('Cancelled through the runs API');
+    await waitAtMost(live.settled(), CANCEL_WAIT_MS);
+    return this.get(ref);
+  }
+
+  liveRuns(): Run[] {
+    return [...this.live.values()];
+  }
+
+  /** Lets live runs finish for up to `graceMs`, then asks them to stop. Returns those still unfinished. */
+  drain(graceMs: number): Promise<Run[]> {
+    return drainRuns(this.liveRuns(), graceMs);
+  }
+
+  private create(request: RunRequest, async: boolean): { app: LoadedApp; fn: AppFunction; run: Run } {
+    const { projectId, appName, functionName, params, webhook } = request;
+    const { app, fn } = resolveFunction(this.deps.registry, appName, functionName);
+    const problems = fn.validateParams?.(params) ?? [];
+    if (problems.length > 0) throw invalidParams(problems);
+    app.runtime.assertCanAccept();
+
+    const run = new Run({ projectId, appName, functionName, params, async, webhookEndpoint: webhook?.url });
+    const { log, metrics, repository, describe, webhooks } = this.deps;
+    logRunOutcome(run, log);
+    metrics?.observe(run);
+    recordRun(run, repository, describe, log);
+    if (webhook) webhooks.sendWhenDone(run, webhook);
+    this.live.set(run.id, run);
+    return { app, fn, run };
+  }
+
+  private execute(app: LoadedApp, run: Run, stream: ChunkEncoding | false) {
+    const { id: runId, projectId, functionName, params } = run;
+    const execution = app.runtime.execute({ runId, projectId, functionName, params, stream }, run.cancelSignal, () => {
+      // A run can time out before a replica picks it up; it stays failed.
+      if (!run.done) run.markRunning();
+    });
+    execution.outcome
+      .then((outcome) => this.finish(run, outcome))
+      .catch((err: unknown) => this.deps.log.error({ err, run_id: run.id }, 'could not finish a run'));
+    return execution;
+  }
+
+  /** The runtime's outcome → the run's final state. */
+  private finish(run: Run, outcome: ExecutionOutcome): void {
+    this.live.delete(run.id);
+    if (outcome.status === 'success') run.succeed(outcome.json, outcome.runTimeMs, outcome.statusCode);
+    else if (outcome.status === 'cancelled') run.cancel(outcome.reason, outcome.runTimeMs);
+    else run.fail(outcome.error, outcome.runTimeMs);
+  }
+
+  private async withAttempts(stored: StoredRun): Promise<RunRecord> {
+    if (stored.webhookEndpoint === null) return stored;
+    return { ...stored, webhookAttempts: await this.deps.repository.webhookAttempts(stored.id) };
+  }
+}

@@ -1,0 +1,157 @@
+// One run's way through an app runtime, as steps a reader can follow:
+//
+//   queued ──permit──▶ dispatched ──end──▶ ended
+//     │                    │
+//     │ stop               │ stop: abort (ctx.signal); abortGraceMs later, replace the replica
+//     ▼                    ▼
+//   ended (cancelled       ended when the replica answers (or is replaced)
+//    or timed out)
+//
+// "stop" is the caller's cancel or response_grace_period, whichever comes first. The outcome
+// settles once, at the earliest of: the replica's result, the grace period (a 504 at once, while
+// the replica is still being stopped), or a cancel while queued. The permit is held until the
+// replica has really let go of the run, so capacity is never counted twice.
+import type { SerializedError } from '../errors.ts';
+import type { RunRequest, RunResult } from '../replica-protocol.ts';
+import type { AdmissionQueue } from './admission-queue.ts';
+import type { ReplicaBackend, RunHandle } from './replica-backend.ts';
+import { RunChannel } from './run-channel.ts';
+
+/** How a run ended, as the runtime saw it. */
+export type ExecutionOutcome =
+  | { status: 'success'; json: string; statusCode?: number; runTimeMs: number }
+  | { status: 'failure'; error: SerializedError; runTimeMs?: number }
+  | { status: 'cancelled'; reason: string; runTimeMs?: number };
+
+export interface ExecutionLimits {
+  /** response_grace_period, in seconds. */
+  graceSeconds: number;
+  /** How long an aborted function gets to return before its replica is replaced. */
+  abortGraceMs: number;
+}
+
+export class Execution {
+  readonly outcome: Promise<ExecutionOutcome>;
+  readonly channel: RunChannel;
+  private settle!: (outcome: ExecutionOutcome) => void;
+  private settled = false;
+  /** Aborts on cancel or at the deadline: stop waiting, or stop running. */
+  private readonly stop = new AbortController();
+  /** Timers and listeners to undo once the run has left the replica. */
+  private readonly undo: Array<() => void> = [];
+  private handle: RunHandle | undefined;
+
+  constructor(
+    private readonly request: RunRequest,
+    private readonly cancelSignal: AbortSignal,
+    private readonly backend: ReplicaBackend,
+    private readonly admission: AdmissionQueue,
+    private readonly limits: ExecutionLimits,
+    onStarted: () => void,
+  ) {
+    this.outcome = new Promise((resolve) => (this.settle = resolve));
+    this.channel = new RunChannel(onStarted, (n) => this.handle?.credit(n));
+  }
+
+  /** Runs it to its end; never rejects. */
+  async start(): Promise<void> {
+    this.armDeadline();
+    this.followCancel();
+    if (!(await this.admitted())) return this.cleanUp();
+    try {
+      this.dispatch();
+      this.finish(await this.channel.ended);
+    } finally {
+      this.cleanUp();
+      this.admission.release();
+    }
+  }
+
+  /** Step 1: the grace period runs from arrival, queue included; past it the run fails with a 504 at once. */
+  private armDeadline(): void {
+    const { graceSeconds } = this.limits;
+    const timer = setTimeout(() => {
+      this.resolve({ status: 'failure', error: timedOut(graceSeconds) });
+      this.stop.abort('The run exceeded response_grace_period');
+    }, graceSeconds * 1000);
+    this.undo.push(() => clearTimeout(timer));
+  }
+
+  /** Step 2: a cancel (caller gone, runs API, shutdown) stops the run wherever it is. */
+  private followCancel(): void {
+    // Two listeners rather than AbortSignal.any, which costs far more per run.
+    const onCancel = () => this.stop.abort(this.cancelSignal.reason);
+    this.whenAborted(this.cancelSignal, onCancel);
+  }
+
+  /** Step 3: waits for a permit (FIFO). False when stopped or refused first; the outcome then says why. */
+  private async admitted(): Promise<boolean> {
+    try {
+      await this.admission.acquire(this.stop.signal);
+      return true;
+    } catch (reason) {
+      if (this.cancelSignal.aborted) {
+        this.resolve({ status: 'cancelled', reason: `Cancelled while queued: ${String(this.cancelSignal.reason)}` });
+      } else {
+        this.resolve({ status: 'failure', error: { name: 'QueueFull', message: String(reason) } });
+      }
+      return false;
+    }
+  }
+
+  /** Step 4: hands the run to a replica; a stop from here on aborts it there. */
+  private dispatch(): void {
+    this.handle = this.backend.run(this.request, this.channel);
+    this.whenAborted(this.stop.signal, () => this.abortOnReplica());
+  }
+
+  /** Cooperative first; a function that ignores ctx.signal for abortGraceMs has its replica replaced. */
+  private abortOnReplica(): void {
+    const handle = this.handle;
+    if (!handle) return;
+    handle.abort(this.cancelSignal.aborted ? String(this.cancelSignal.reason) : 'The run exceeded response_grace_period');
+    const { abortGraceMs } = this.limits;
+    const timer = setTimeout(
+      () => handle.replaceReplica(`The function did not stop within ${abortGraceMs} ms of being aborted; its replica was replaced`),
+      abortGraceMs,
+    );
+    this.undo.push(() => clearTimeout(timer));
+  }
+
+  /** Step 5: the replica's result. A function that returned despite a cancel still succeeded. */
+  private finish(result: RunResult): void {
+    if (result.ok) {
+      this.resolve({ status: 'success', json: result.json, statusCode: result.statusCode, runTimeMs: result.runTimeMs });
+    } else if (this.cancelSignal.aborted) {
+      this.resolve({ status: 'cancelled', reason: String(this.cancelSignal.reason), runTimeMs: result.runTimeMs });
+    } else {
+      this.resolve({ status: 'failure', error: result.error, runTimeMs: result.runTimeMs });
+    }
+  }
+
+  /** The first outcome counts: a run that timed out stays failed whatever its replica says later. */
+  private resolve(outcome: ExecutionOutcome): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.settle(outcome);
+  }
+
+  /** Calls `then` when `signal` aborts (at once if it has), until the run is cleaned up. */
+  private whenAborted(signal: AbortSignal, then: () => void): void {
+    if (signal.aborted) return then();
+    signal.addEventListener('abort', then, { once: true });
+    this.undo.push(() => signal.removeEventListener('abort', then));
+  }
+
+  private cleanUp(): void {
+    for (const step of this.undo.splice(0)) step();
+  }
+}
+
+function timedOut(graceSeconds: number): SerializedError {
+  return {
+    name: 'TimeoutError',
+    message: `The run did not finish within response_grace_period (${graceSeconds} s); it was aborted`,
+    timedOut: true,
+  };
+}

@@ -1,0 +1,149 @@
+// Replicas that are worker threads: a piscina pool shaped by [cerebrium.scaling], one MessagePort
+// per run carrying the replica protocol. TypeScript and JavaScript apps run here.
+import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
+import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import { Piscina } from 'piscina';
+import type { AppConfig } from '../config/load-config.ts';
+import type { SerializedError } from '../errors.ts';
+import type {
+  ExportInfo,
+  InspectResult,
+  ReplicaData,
+  ReplicaMessage,
+  RunRequest,
+  RunTask,
+  ServerMessage,
+} from '../replica-protocol.ts';
+import { closeNativeCalls } from '../worker/native-calls.ts';
+import type { BackendHealth, ReplicaBackend, RunHandle, RunListener } from './replica-backend.ts';
+
+/** How often a replica due for replacement is checked for native calls still running. */
+const NATIVE_IDLE_POLL_MS = 20;
+
+const REPLICA_ENTRY = fileURLToPath(new URL('../worker/bootstrap.mjs', import.meta.url));
+
+export class ThreadBackend implements ReplicaBackend {
+  private readonly pool: Piscina;
+  /** Each replica's count of onnxruntime calls in flight, by thread id. */
+  private readonly nativeCalls = new Map<number, Int32Array>();
+
+  constructor(config: AppConfig, replicaData: ReplicaData) {
+    const { scaling, hardware } = config;
+    this.pool = new Piscina({
+      filename: REPLICA_ENTRY,
+      workerData: replicaData,
+      minThreads: scaling.minReplicas,
+      maxThreads: scaling.maxReplicas,
+      concurrentTasksPerWorker: scaling.replicaConcurrency,
+      idleTimeout: scaling.cooldown * 1000,
+      // Replicas must keep their event loop turning between tasks (async functions, abort messages).
+      atomics: 'disabled',
+      // The runtime's admission queue bounds waiting runs; piscina only holds what has been admitted.
+      maxQueue: Number.POSITIVE_INFINITY,
+      resourceLimits: { maxOldGenerationSizeMb: Math.max(64, Math.round(hardware.memory * 1024)) },
+    });
+    this.pool.on('workerDestroy', (worker: { threadId: number }) => this.nativeCalls.delete(worker.threadId));
+  }
+
+  /** Imports the app's modules in a throwaway thread, given what its replicas get, and lists their exports. */
+  static async inspect(replicaData: ReplicaData): Promise<ExportInfo[]> {
+    const inspector = new Piscina({ filename: REPLICA_ENTRY, workerData: replicaData, minThreads: 0, maxThreads: 1, atomics: 'disabled' });
+    try {
+      const result = (await inspector.run({ type: 'inspect' })) as InspectResult;
+      if (!result.ok) {
+        const err = new Error(result.error.message);
+        err.name = result.error.name;
+        if (result.error.stack) err.stack = result.error.stack;
+        throw err;
+      }
+      return result.exports;
+    } finally {
+      await inspector.destroy();
+    }
+  }
+
+  /** piscina starts min_replicas threads as the pool is made; each imports the app on its first run. */
+  async start(): Promise<void> {}
+
+  run(request: RunRequest, listener: RunListener): RunHandle {
+    const { port1, port2 } = new MessageChannel();
+    const sent = performance.now();
+    let replica: number | undefined;
+    let ended = false;
+    let replacedBecause: string | undefined;
+    const end: RunListener['end'] = (result) => {
+      if (ended) return;
+      ended = true;
+      port1.close();
+      listener.end(result);
+    };
+
+    port1.on('message', (message: ReplicaMessage) => {
+      if (message.type === 'started') {
+        replica = message.replica;
+        if (message.nativeCalls) this.nativeCalls.set(message.replica, message.nativeCalls);
+        listener.started();
+      } else if (message.type === 'chunks') {
+        listener.chunks(message.data);
+      } else {
+        end(message.result);
+      }
+    });
+    const task: RunTask = { type: 'run', ...request, port: port2 };
+    this.pool.run(task, { transferList: [port2 as MessagePort] }).catch((err: unknown) => {
+      // Only a replica that died (or was replaced) rejects: user errors come back as results.
+      const error = replacedBecause === undefined ? replicaCrashed(err) : replaced(replacedBecause);
+      end({ ok: false, error, runTimeMs: performance.now() - sent });
+    });
+
+    const send = (message: ServerMessage) => {
+      if (!ended) port1.postMessage(message);
+    };
+    return {
+      abort: (reason) => send({ type: 'abort', reason }),
+      credit: (n) => send({ type: 'credit', n }),
+      replaceReplica: (message) => {
+        replacedBecause = message;
+        const thread = this.pool.threads.find((t) => t.threadId === replica);
+        if (thread) this.terminateWhenNativeIdle(thread);
+        else end({ ok: false, error: replaced(message), runTimeMs: 0 });
+      },
+    };
+  }
+
+  health(): BackendHealth {
+    return { replicas: this.pool.threads.length };
+  }
+
+  async stop(): Promise<void> {
+    await this.pool.close({ force: false });
+  }
+
+  /**
+   * Terminates a replica's thread once no onnxruntime call is running in it (terminating during one
+   * would abort the whole process); piscina starts a new replica in its place.
+   */
+  private terminateWhenNativeIdle(thread: Worker): void {
+    const gauge = this.nativeCalls.get(thread.threadId);
+    if (gauge && !closeNativeCalls(gauge)) {
+      setTimeout(() => this.terminateWhenNativeIdle(thread), NATIVE_IDLE_POLL_MS);
+      return;
+    }
+    this.nativeCalls.delete(thread.threadId);
+    void thread.terminate();
+  }
+}
+
+function replaced(message: string): SerializedError {
+  return { name: 'ReplicaReplaced', message, crashed: true };
+}
+
+function replicaCrashed(err: unknown): SerializedError {
+  const detail = err instanceof Error ? err.message : String(err);
+  return {
+    name: 'ReplicaCrashed',
+    message: `The replica running this function crashed (${detail}); a new replica takes its place`,
+    crashed: true,
+  };
+}
