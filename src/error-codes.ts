@@ -5,7 +5,17 @@
 //
 // The status and type are those of the /v4 and /v2 routes. The OpenAI-compatible routes answer
 // 422 as 400 and pick `type` from the status (src/http/openai-errors.ts); the code is the same.
-import type { ErrorType } from './errors.ts';
+/** The broad class of an error; `code` says the exact cause. */
+export type ErrorType =
+  | 'invalid_request_error'
+  | 'authentication_error'
+  | 'permission_error'
+  | 'not_found_error'
+  | 'validation_error'
+  | 'function_error'
+  | 'timeout_error'
+  | 'server_error'
+  | 'unavailable_error';
 
 export interface ErrorCodeInfo {
   status: number;
@@ -36,7 +46,7 @@ export const ERROR_CODES = {
     type: 'invalid_request_error',
     meaning: 'The body is larger than the server accepts (`--body-limit`, 16 MiB by default).',
   },
-  fst_err_ctp_invalid_media_type: {
+  unsupported_media_type: {
     status: 415,
     type: 'invalid_request_error',
     meaning: 'The Content-Type header cannot be parsed as a media type.',

@@ -1,18 +1,11 @@
+import { ERROR_CODES, type ErrorCode, type ErrorType } from './error-codes.ts';
+
 // One family of errors for everything a caller can be told. Each carries its HTTP status,
 // an error `type` (the broad class) and a `code` (the exact cause). `errorBody` is their envelope,
 // shared by replies, webhooks and the run store; src/http/error-handler.ts is the one place that
 // sends them as HTTP answers.
 
-export type ErrorType =
-  | 'invalid_request_error'
-  | 'authentication_error'
-  | 'permission_error'
-  | 'not_found_error'
-  | 'validation_error'
-  | 'function_error'
-  | 'timeout_error'
-  | 'server_error'
-  | 'unavailable_error';
+export type { ErrorCode, ErrorType } from './error-codes.ts';
 
 export interface ErrorDetails {
   [key: string]: unknown;
@@ -21,18 +14,19 @@ export interface ErrorDetails {
 export class CerebriumLocalError extends Error {
   readonly statusCode: number;
   readonly type: ErrorType;
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly details: ErrorDetails | undefined;
   /** The run this error ended, when one existed: its id goes in the body. */
   runId: string | undefined;
   /** Response headers that belong with this error (Retry-After on 429). */
   headers: Record<string, string> | undefined;
 
-  constructor(statusCode: number, type: ErrorType, code: string, message: string, details?: ErrorDetails) {
+  /** The status and type come with the code, from the catalogue (src/error-codes.ts). */
+  constructor(code: ErrorCode, message: string, details?: ErrorDetails) {
     super(message);
     this.name = 'CerebriumLocalError';
-    this.statusCode = statusCode;
-    this.type = type;
+    this.statusCode = ERROR_CODES[code].status;
+    this.type = ERROR_CODES[code].type;
     this.code = code;
     this.details = details;
   }
@@ -49,15 +43,6 @@ export function errorBody(err: CerebriumLocalError, runId = err.runId): ErrorBod
   return runId ? { run_id: runId, ...body } : body;
 }
 
-export const notFound = (code: string, message: string, details?: ErrorDetails) =>
-  new CerebriumLocalError(404, 'not_found_error', code, message, details);
-
-export const badRequest = (code: string, message: string, details?: ErrorDetails) =>
-  new CerebriumLocalError(400, 'invalid_request_error', code, message, details);
-
-export const unavailable = (code: string, message: string, details?: ErrorDetails) =>
-  new CerebriumLocalError(503, 'unavailable_error', code, message, details);
-
 /** One key of the body that a function's parameter schema rejected. */
 export interface ParamProblem {
   key: string;
@@ -66,7 +51,7 @@ export interface ParamProblem {
 
 export function invalidParams(problems: ParamProblem[]): CerebriumLocalError {
   const summary = problems.map((p) => `${p.key}: ${p.problem}`).join('; ');
-  return new CerebriumLocalError(422, 'validation_error', 'invalid_params', `Invalid parameters: ${summary}`, {
+  return new CerebriumLocalError('invalid_params', `Invalid parameters: ${summary}`, {
     params: problems,
   });
 }
@@ -84,6 +69,8 @@ export interface SerializedError {
   crashed?: boolean;
   /** Set when the run outlived response_grace_period. */
   timedOut?: boolean;
+  /** Set when the app's queue filled between the call's admission check and its place in the queue. */
+  queueFull?: boolean;
 }
 
 export function serializeError(err: unknown): SerializedError {
@@ -99,17 +86,25 @@ export function serializeError(err: unknown): SerializedError {
   return { name: 'NonErrorThrown', message: `A non-Error value was thrown: ${message}` };
 }
 
+/** 429 with Retry-After: the app's queue is at its --max-queue. */
+export function queueFull(message: string): CerebriumLocalError {
+  const err = new CerebriumLocalError('queue_full', message);
+  err.headers = { 'retry-after': '1' };
+  return err;
+}
+
 export function functionFailed(err: SerializedError, includeStack: boolean): CerebriumLocalError {
   if (err.notSerialisable) {
-    return new CerebriumLocalError(500, 'function_error', 'result_not_serialisable', err.message);
+    return new CerebriumLocalError('result_not_serialisable', err.message);
   }
   if (err.timedOut) {
-    return new CerebriumLocalError(504, 'timeout_error', 'response_grace_period_exceeded', err.message);
+    return new CerebriumLocalError('response_grace_period_exceeded', err.message);
   }
+  if (err.queueFull) return queueFull(err.message);
   if (err.crashed) {
-    return new CerebriumLocalError(500, 'server_error', 'replica_crashed', err.message);
+    return new CerebriumLocalError('replica_crashed', err.message);
   }
   const details: ErrorDetails = { name: err.name };
   if (includeStack && err.stack) details.stack = err.stack;
-  return new CerebriumLocalError(500, 'function_error', 'function_exception', err.message, details);
+  return new CerebriumLocalError('function_exception', err.message, details);
 }

@@ -96,7 +96,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     timeoutMs: options.webhookTimeoutMs ?? DEFAULTS.webhookTimeoutMs,
   });
   const metrics = new RunMetrics(registry);
-  const runs = new RunService({ registry, repository, webhooks, log: logger, metrics, describe });
+  const runs = new RunService({ apps: registry, repository, webhooks, log: logger, metrics, describe });
   const shutdownGraceMs = options.shutdownGraceMs ?? DEFAULTS.shutdownGraceMs;
 
   const server = buildServer({

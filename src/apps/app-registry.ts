@@ -7,6 +7,7 @@ import { AppRuntime, type RuntimeOptions } from '../runtime/app-runtime.ts';
 import type { ExportInfo } from '../replica-protocol.ts';
 import { findAppModules } from './app-modules.ts';
 import { compileParamsValidator, type ParamsValidator } from './params-validator.ts';
+import { publicFunctions, resolveFunction, type FunctionDirectory, type ResolvedFunction } from './resolve-function.ts';
 
 export interface AppFunction extends ExportInfo {
   validateParams?: ParamsValidator;
@@ -19,7 +20,7 @@ export interface LoadedApp {
   runtime: AppRuntime;
 }
 
-export class AppRegistry {
+export class AppRegistry implements FunctionDirectory {
   private readonly apps = new Map<string, LoadedApp>();
   private configs: AppConfig[] = [];
   private loaded = false;
@@ -61,7 +62,7 @@ export class AppRegistry {
       if (info.paramsSchema) fn.validateParams = compileParamsValidator(info.paramsSchema);
       functions.set(info.name, fn);
     }
-    return { config, functions, runtime: new AppRuntime(config, replicaData, this.options) };
+    return { config, functions, runtime: AppRuntime.withThreads(config, replicaData, this.options) };
   }
 
   /**
@@ -103,13 +104,17 @@ export class AppRegistry {
     return this.configs.map((c) => c.name);
   }
 
+  resolve(appName: string, functionName: string): ResolvedFunction {
+    return resolveFunction(this, appName, functionName);
+  }
+
   list(): LoadedApp[] {
     return [...this.apps.values()];
   }
 
   /** The functions a caller may call: functions whose name does not start with `_`. */
   static publicFunctions(app: LoadedApp): AppFunction[] {
-    return [...app.functions.values()].filter((f) => f.kind !== 'not-a-function' && !f.name.startsWith('_'));
+    return publicFunctions(app);
   }
 
   async close(): Promise<void> {

@@ -1,9 +1,11 @@
 // An Authorization header → the token's claims, or the 401/403 that says why not. Every jose
 // failure is mapped to a reason a caller can act on; the token itself is never echoed.
 import { decodeJwt, decodeProtectedHeader, type JWTPayload, type JWTVerifyOptions, errors as joseErrors, jwtVerify } from 'jose';
-import { CerebriumLocalError, unavailable } from '../errors.ts';
-import { forbidden, MISSING_TOKEN_MESSAGE, unauthorized } from './auth-errors.ts';
+import { CerebriumLocalError } from '../errors.ts';
 import type { VerificationKey } from './keys.ts';
+
+/** What the real service says when no token came. Auth errors name the reason but never repeat what the token holds. */
+const MISSING_TOKEN_MESSAGE = 'No Authorization token found';
 
 /** How tokens are checked: against a key, or (opt-in, offline) by their claims alone. */
 export type TokenChecker = VerificationKey | { kind: 'insecure-skip-signature'; describe: string };
@@ -27,7 +29,7 @@ export async function verifyAuthorization(header: string | undefined, checker: T
   const allowed = checker.kind === 'insecure-skip-signature' ? undefined : checker.algorithms;
   if (alg === 'none' || (allowed && !allowed.includes(alg))) {
     const accepted = allowed ? allowed.join(', ') : 'any signed algorithm';
-    throw unauthorized('algorithm_not_allowed', `The token's algorithm${safeAlgName(alg)} is not allowed; this server accepts ${accepted}`);
+    throw new CerebriumLocalError('algorithm_not_allowed', `The token's algorithm${safeAlgName(alg)} is not allowed; this server accepts ${accepted}`);
   }
 
   let payload: JWTPayload;
@@ -39,30 +41,30 @@ export async function verifyAuthorization(header: string | undefined, checker: T
 
   const claimed = payload.projectId;
   if (typeof claimed !== 'string' || claimed === '') {
-    throw unauthorized('missing_project_claim', 'The token carries no projectId claim');
+    throw new CerebriumLocalError('missing_project_claim', 'The token carries no projectId claim');
   }
   if (claimed !== projectId) {
-    throw forbidden('project_mismatch', `The token is valid but was issued for another project, not "${projectId}"`);
+    throw new CerebriumLocalError('project_mismatch', `The token is valid but was issued for another project, not "${projectId}"`);
   }
   return payload as VerifiedClaims;
 }
 
 function bearerToken(header: string | undefined): string {
   const value = header?.trim() ?? '';
-  if (value === '') throw unauthorized('missing_token', MISSING_TOKEN_MESSAGE);
+  if (value === '') throw new CerebriumLocalError('missing_token', MISSING_TOKEN_MESSAGE);
   const space = value.search(/\s/);
   const scheme = space === -1 ? value : value.slice(0, space);
   // The scheme is never repeated: a token pasted without "Bearer " would sit in its place.
   if (scheme.toLowerCase() !== 'bearer') {
-    throw unauthorized('not_bearer', 'The Authorization header must use the Bearer scheme: "Authorization: Bearer <token>"');
+    throw new CerebriumLocalError('not_bearer', 'The Authorization header must use the Bearer scheme: "Authorization: Bearer <token>"');
   }
   const token = space === -1 ? '' : value.slice(space).trim();
-  if (token === '') throw unauthorized('missing_token', `${MISSING_TOKEN_MESSAGE} after "Bearer"`);
+  if (token === '') throw new CerebriumLocalError('missing_token', `${MISSING_TOKEN_MESSAGE} after "Bearer"`);
   if (token.length > MAX_TOKEN_LENGTH) {
-    throw unauthorized('malformed_token', `The bearer token is not a JWT: it is longer than ${MAX_TOKEN_LENGTH} characters`);
+    throw new CerebriumLocalError('malformed_token', `The bearer token is not a JWT: it is longer than ${MAX_TOKEN_LENGTH} characters`);
   }
   if (!JWT_SHAPE.test(token)) {
-    throw unauthorized('malformed_token', 'The bearer token is not a JWT: expected three base64url parts separated by dots');
+    throw new CerebriumLocalError('malformed_token', 'The bearer token is not a JWT: expected three base64url parts separated by dots');
   }
   return token;
 }
@@ -72,9 +74,9 @@ function headerAlgorithm(token: string): string {
   try {
     alg = decodeProtectedHeader(token).alg;
   } catch {
-    throw unauthorized('malformed_token', 'The bearer token is not a JWT: its header is not base64url-encoded JSON');
+    throw new CerebriumLocalError('malformed_token', 'The bearer token is not a JWT: its header is not base64url-encoded JSON');
   }
-  if (typeof alg !== 'string') throw unauthorized('malformed_token', 'The bearer token is not a JWT: its header has no "alg"');
+  if (typeof alg !== 'string') throw new CerebriumLocalError('malformed_token', 'The bearer token is not a JWT: its header has no "alg"');
   return alg;
 }
 
@@ -101,10 +103,10 @@ function checkClaimsOnly(token: string): JWTPayload {
   const payload = decodeJwt(token);
   const now = Math.floor(Date.now() / 1000);
   if (payload.exp !== undefined && (typeof payload.exp !== 'number' || payload.exp <= now - CLOCK_TOLERANCE_S)) {
-    throw unauthorized('token_expired', 'The token has expired');
+    throw new CerebriumLocalError('token_expired', 'The token has expired');
   }
   if (payload.nbf !== undefined && (typeof payload.nbf !== 'number' || payload.nbf > now + CLOCK_TOLERANCE_S)) {
-    throw unauthorized('token_not_yet_valid', 'The token is not valid yet (its nbf is in the future)');
+    throw new CerebriumLocalError('token_not_yet_valid', 'The token is not valid yet (its nbf is in the future)');
   }
   return payload;
 }
@@ -112,24 +114,24 @@ function checkClaimsOnly(token: string): JWTPayload {
 /** A CerebriumLocalError for every expected failure; anything else is returned as it came. */
 function fromJoseError(err: unknown, checker: TokenChecker): unknown {
   if (err instanceof CerebriumLocalError) return err;
-  if (err instanceof joseErrors.JWTExpired) return unauthorized('token_expired', 'The token has expired');
+  if (err instanceof joseErrors.JWTExpired) return new CerebriumLocalError('token_expired', 'The token has expired');
   if (err instanceof joseErrors.JWTClaimValidationFailed) {
-    if (err.claim === 'nbf') return unauthorized('token_not_yet_valid', 'The token is not valid yet (its nbf is in the future)');
-    return unauthorized('invalid_claims', `The token's "${err.claim}" claim is invalid`);
+    if (err.claim === 'nbf') return new CerebriumLocalError('token_not_yet_valid', 'The token is not valid yet (its nbf is in the future)');
+    return new CerebriumLocalError('invalid_claims', `The token's "${err.claim}" claim is invalid`);
   }
   if (err instanceof joseErrors.JOSEAlgNotAllowed) {
-    return unauthorized('algorithm_not_allowed', "The token's algorithm is not allowed with the configured key");
+    return new CerebriumLocalError('algorithm_not_allowed', "The token's algorithm is not allowed with the configured key");
   }
   if (err instanceof joseErrors.JWSSignatureVerificationFailed) {
-    return unauthorized('invalid_signature', 'The token signature does not verify against the configured key');
+    return new CerebriumLocalError('invalid_signature', 'The token signature does not verify against the configured key');
   }
   if (err instanceof joseErrors.JWKSNoMatchingKey || err instanceof joseErrors.JWKSMultipleMatchingKeys) {
-    return unauthorized('no_matching_key', 'No single key in the JWKS matches the token (its kid and alg)');
+    return new CerebriumLocalError('no_matching_key', 'No single key in the JWKS matches the token (its kid and alg)');
   }
   if (checker.kind === 'jwks' && isJwksFetchFailure(err)) return jwksUnavailable();
   if (err instanceof joseErrors.JOSEError) {
     // jose's messages are fixed strings about the structure, never the token's values.
-    return unauthorized('malformed_token', `The bearer token is not a valid JWT: ${err.message}`);
+    return new CerebriumLocalError('malformed_token', `The bearer token is not a valid JWT: ${err.message}`);
   }
   return err;
 }
@@ -143,4 +145,4 @@ function isJwksFetchFailure(err: unknown): boolean {
   return err instanceof joseErrors.JWKSTimeout || err instanceof joseErrors.JWKSInvalid || err.code === joseErrors.JOSEError.code;
 }
 
-const jwksUnavailable = () => unavailable('jwks_unavailable', 'Could not get the signing keys from the JWKS; try again shortly');
+const jwksUnavailable = () => new CerebriumLocalError('jwks_unavailable', 'Could not get the signing keys from the JWKS; try again shortly');

@@ -4,16 +4,15 @@ import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import { CerebriumLocalError, errorBody } from '../errors.ts';
 
 /** Errors Fastify itself raises, in the project's terms. */
-function fromFastify(err: FastifyError): CerebriumLocalError {
+export function fromFastify(err: FastifyError): CerebriumLocalError {
   if (err instanceof CerebriumLocalError) return err;
   if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-    return new CerebriumLocalError(413, 'invalid_request_error', 'body_too_large', `The body is larger than the limit: ${err.message}`);
+    return new CerebriumLocalError('body_too_large', `The body is larger than the limit: ${err.message}`);
   }
+  if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return new CerebriumLocalError('unsupported_media_type', err.message);
   const status = err.statusCode ?? 500;
-  if (status >= 400 && status < 500) {
-    return new CerebriumLocalError(status, 'invalid_request_error', (err.code ?? 'bad_request').toLowerCase(), err.message);
-  }
-  return new CerebriumLocalError(500, 'server_error', 'internal_error', 'Internal server error');
+  if (status >= 400 && status < 500) return new CerebriumLocalError('bad_request', err.message);
+  return new CerebriumLocalError('internal_error', 'Internal server error');
 }
 
 export function sendError(reply: FastifyReply, err: CerebriumLocalError): FastifyReply {
@@ -43,7 +42,7 @@ export function registerErrorHandling(server: FastifyInstance): void {
   server.setNotFoundHandler((request, reply) =>
     sendError(
       reply,
-      new CerebriumLocalError(404, 'not_found_error', 'route_not_found', `No route for ${request.method} ${request.url.split('?')[0]}`),
+      new CerebriumLocalError('route_not_found', `No route for ${request.method} ${request.url.split('?')[0]}`),
     ),
   );
 }

@@ -29,10 +29,7 @@ export function registerInvokeRoute(server: FastifyInstance, { runs, sse }: Invo
     method: ['GET', 'PUT', 'PATCH', 'DELETE'],
     url: '/v4/:projectId/:appName/:functionName',
     handler: async (request) => {
-      const err = new CerebriumLocalError(
-        405,
-        'invalid_request_error',
-        'method_not_allowed',
+      const err = new CerebriumLocalError('method_not_allowed',
         `Functions are called with POST, not ${request.method}`,
       );
       err.headers = { allow: 'POST' };

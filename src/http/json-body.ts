@@ -2,7 +2,7 @@
 // is `{}`, and keys that could reach an object's prototype are refused before any code sees them.
 import type { FastifyInstance } from 'fastify';
 import secureJson from 'secure-json-parse';
-import { badRequest } from '../errors.ts';
+import { CerebriumLocalError } from '../errors.ts';
 
 export function registerJsonBodyParser(server: FastifyInstance): void {
   server.removeAllContentTypeParsers();
@@ -15,13 +15,12 @@ export function registerJsonBodyParser(server: FastifyInstance): void {
       const message = err instanceof Error ? err.message : String(err);
       if (/forbidden prototype property/.test(message)) {
         return done(
-          badRequest(
-            'forbidden_key',
+          new CerebriumLocalError('forbidden_key',
             'The body contains a "__proto__" or "constructor.prototype" key, which is refused so it cannot reach an object prototype',
           ),
         );
       }
-      done(badRequest('invalid_json', `The body is not valid JSON: ${message}`));
+      done(new CerebriumLocalError('invalid_json', `The body is not valid JSON: ${message}`));
     }
   });
 }
@@ -31,7 +30,7 @@ export function bodyAsParams(body: unknown): Record<string, unknown> {
   if (body === undefined) return {};
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     const got = body === null ? 'null' : Array.isArray(body) ? 'an array' : `a ${typeof body}`;
-    throw badRequest('body_not_object', `The body must be a JSON object whose keys are the function's parameters; got ${got}`);
+    throw new CerebriumLocalError('body_not_object', `The body must be a JSON object whose keys are the function's parameters; got ${got}`);
   }
   return body as Record<string, unknown>;
 }

@@ -81,10 +81,7 @@ function completionOf(run: Run, reader: ChatChunkReader, exposeStack: boolean): 
     for (const item of Array.isArray(value) ? value : [value]) reader.read(item);
     return reader.completion();
   }
-  throw new CerebriumLocalError(
-    500,
-    'function_error',
-    'invalid_chat_result',
+  throw new CerebriumLocalError('invalid_chat_result',
     `A chat function must return a chat.completion, a string, or chunks (or yield them); "${run.functionName}" returned ${value === null ? 'null' : isJsonObject(value) ? 'an object without "choices"' : typeof value}`,
   );
 }

@@ -3,7 +3,7 @@
 // OpenAI list object, each vector as floats or, when asked (the Node SDK's default), as base64 of
 // little-endian float32 — so the function never deals with encodings.
 import type { FastifyInstance } from 'fastify';
-import { badRequest, CerebriumLocalError } from '../errors.ts';
+import { CerebriumLocalError } from '../errors.ts';
 import { embeddingTokens, type EmbeddingsResponse } from '../openai.ts';
 import type { Run } from '../runs/run.ts';
 import { isJsonObject } from './openai-chat-chunks.ts';
@@ -35,16 +35,13 @@ function encodingFormat(body: unknown): EncodingFormat {
   const format = isJsonObject(body) ? body.encoding_format : undefined;
   if (format === undefined || format === null || format === 'float') return 'float';
   if (format === 'base64') return 'base64';
-  throw badRequest('invalid_encoding_format', `encoding_format must be "float" or "base64", not ${JSON.stringify(format)}`, {
+  throw new CerebriumLocalError('invalid_encoding_format', `encoding_format must be "float" or "base64", not ${JSON.stringify(format)}`, {
     param: 'encoding_format',
   });
 }
 
 function invalidResult(run: Run, why: string): CerebriumLocalError {
-  return new CerebriumLocalError(
-    500,
-    'function_error',
-    'invalid_embeddings_result',
+  return new CerebriumLocalError('invalid_embeddings_result',
     `An embeddings function must return an embeddings response or a list of vectors (number[][] or Float32Array[]); "${run.functionName}" returned ${why}`,
   );
 }

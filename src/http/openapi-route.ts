@@ -3,14 +3,14 @@
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import type { AppRegistry } from '../apps/app-registry.ts';
-import { unavailable } from '../errors.ts';
+import { CerebriumLocalError } from '../errors.ts';
 import { buildOpenApiDocument } from './openapi-document.ts';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 export function registerOpenApiRoute(server: FastifyInstance, registry: AppRegistry): void {
   server.get('/openapi.json', async (request) => {
-    if (!registry.ready) throw unavailable('apps_loading', 'The server is still loading its apps; try again shortly');
+    if (!registry.ready) throw new CerebriumLocalError('apps_loading', 'The server is still loading its apps; try again shortly');
     return buildOpenApiDocument(registry, { serverUrl: `${request.protocol}://${request.host}`, version });
   });
 }

@@ -3,7 +3,7 @@
 // X-Webhook-Secret), with a 400 for anything malformed.
 import type { FastifyRequest } from 'fastify';
 import type { IncomingHttpHeaders } from 'node:http';
-import { badRequest } from '../errors.ts';
+import { CerebriumLocalError } from '../errors.ts';
 import type { RunRequest } from '../runs/run-service.ts';
 import { parseWebhookEndpoint } from '../runs/webhooks.ts';
 import { bodyAsParams } from './json-body.ts';
@@ -46,7 +46,7 @@ export function parseRunRequest(req: FastifyRequest<FunctionRoute>): ParsedRunRe
 function asyncFlag(value: string | undefined): boolean {
   if (value === undefined || value === '' || value === 'false' || value === '0') return false;
   if (value === 'true' || value === '1') return true;
-  throw badRequest('invalid_async', `async must be true or false, got "${value}"`);
+  throw new CerebriumLocalError('invalid_async', `async must be true or false, got "${value}"`);
 }
 
 function webhookSecret(headers: IncomingHttpHeaders): string | undefined {

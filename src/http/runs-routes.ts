@@ -4,7 +4,7 @@
 //   POST /v2/projects/:projectId/apps/:appId/runs/:runId/cancel  → {"item": Run}
 // where appId is "{projectId}-{appName}". Newest runs come first.
 import type { FastifyInstance } from 'fastify';
-import { badRequest, notFound } from '../errors.ts';
+import { CerebriumLocalError } from '../errors.ts';
 import type { StoredRun, WebhookAttempt } from '../runs/run-repository.ts';
 import type { RunRecord, RunRef, RunService } from '../runs/run-service.ts';
 
@@ -77,7 +77,7 @@ function toApiRun(run: RunRecord): ApiRun {
 function appNameOf({ projectId, appId }: AppParams): string {
   const prefix = `${projectId}-`;
   if (!appId.startsWith(prefix) || appId.length === prefix.length) {
-    throw notFound('app_not_found', `App id "${appId}" is not of the form "${projectId}-<appName>"`);
+    throw new CerebriumLocalError('app_not_found', `App id "${appId}" is not of the form "${projectId}-<appName>"`);
   }
   return appId.slice(prefix.length);
 }
@@ -90,7 +90,7 @@ function pageSize(raw: string | undefined): number {
   if (raw === undefined || raw === '') return DEFAULT_PAGE_SIZE;
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 1 || n > MAX_PAGE_SIZE) {
-    throw badRequest('invalid_limit', `limit must be an integer from 1 to ${MAX_PAGE_SIZE}, got "${raw}"`);
+    throw new CerebriumLocalError('invalid_limit', `limit must be an integer from 1 to ${MAX_PAGE_SIZE}, got "${raw}"`);
   }
   return n;
 }
@@ -101,7 +101,7 @@ const encodeToken = (seq: number) => Buffer.from(`seq:${seq}`).toString('base64u
 function decodeToken(raw: string | undefined): number | undefined {
   if (raw === undefined || raw === '') return undefined;
   const match = /^seq:(\d+)$/.exec(Buffer.from(raw, 'base64url').toString());
-  if (!match) throw badRequest('invalid_next_token', 'nextToken is not one this server gave out');
+  if (!match) throw new CerebriumLocalError('invalid_next_token', 'nextToken is not one this server gave out');
   return Number(match[1]);
 }
 

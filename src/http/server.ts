@@ -6,7 +6,7 @@ import type { AppRegistry } from '../apps/app-registry.ts';
 import { registerAppAuth, type AppAuth } from '../auth/auth-hook.ts';
 import type { RunMetrics } from '../runs/run-metrics.ts';
 import type { RunService } from '../runs/run-service.ts';
-import { registerErrorHandling } from './error-handler.ts';
+import { fromFastify, registerErrorHandling, sendError } from './error-handler.ts';
 import { registerHealthRoutes } from './health-routes.ts';
 import { registerInvokeRoute } from './invoke-route.ts';
 import { registerJsonBodyParser } from './json-body.ts';
@@ -40,6 +40,8 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     // Run ids double as request ids.
     requestIdHeader: false,
     forceCloseConnections: 'idle',
+    // Errors raised before routing (a path with broken %-encoding) leave in the same envelope.
+    frameworkErrors: (err, _request, reply) => sendError(reply, fromFastify(err)),
   });
   registerJsonBodyParser(server);
   registerErrorHandling(server);

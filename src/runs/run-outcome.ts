@@ -21,7 +21,7 @@ export const roundMs = (ms: number | undefined) => Math.round((ms ?? 0) * 1000) 
 export function runError(run: Run, exposeStack: boolean): CerebriumLocalError {
   let err: CerebriumLocalError;
   if (run.status === 'cancelled') {
-    err = new CerebriumLocalError(500, 'function_error', 'run_cancelled', `The run was cancelled: ${run.error?.message ?? ''}`);
+    err = new CerebriumLocalError('run_cancelled', `The run was cancelled: ${run.error?.message ?? ''}`);
   } else {
     err = functionFailed(run.error ?? { name: 'Error', message: 'The run failed' }, exposeStack);
   }

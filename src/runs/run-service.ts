@@ -3,9 +3,9 @@
 // listens to it (log, record, webhook, metrics), hands it to the app's runtime and moves it to its
 // final state. It keeps the runs still live, so a cancel or a shutdown can reach them.
 import type { Logger } from 'pino';
-import type { AppFunction, AppRegistry, LoadedApp } from '../apps/app-registry.ts';
-import { resolveFunction } from '../apps/resolve-function.ts';
-import { CerebriumLocalError, invalidParams, notFound } from '../errors.ts';
+import type { AppFunction, LoadedApp } from '../apps/app-registry.ts';
+import type { FunctionDirectory } from '../apps/resolve-function.ts';
+import { CerebriumLocalError, invalidParams } from '../errors.ts';
 import type { ChunkEncoding } from '../replica-protocol.ts';
 import type { ExecutionOutcome } from '../runtime/execution.ts';
 import { drainRuns, waitAtMost } from './drain-runs.ts';
@@ -21,7 +21,8 @@ import type { WebhookSender, WebhookTarget } from './webhooks.ts';
 export const CANCEL_WAIT_MS = 5_000;
 
 export interface RunServiceDeps {
-  registry: AppRegistry;
+  /** The apps served (the AppRegistry): where a path's function is found. */
+  apps: FunctionDirectory;
   repository: RunRepository;
   webhooks: WebhookSender;
   /** Where the one line per finished run goes. */
@@ -93,7 +94,7 @@ export class RunService {
   async get(ref: RunRef): Promise<RunRecord> {
     const stored = await this.deps.repository.get(ref.runId);
     if (!stored || stored.projectId !== ref.projectId || stored.appName !== ref.appName) {
-      throw notFound('run_not_found', `No run "${ref.runId}" in app "${ref.projectId}-${ref.appName}"`);
+      throw new CerebriumLocalError('run_not_found', `No run "${ref.runId}" in app "${ref.projectId}-${ref.appName}"`);
     }
     return this.withAttempts(stored);
   }
@@ -112,7 +113,7 @@ export class RunService {
     const stored = await this.get(ref);
     const live = this.live.get(stored.id);
     if (!live) {
-      throw new CerebriumLocalError(409, 'invalid_request_error', 'run_finished', `Run "${stored.id}" has already ended (${stored.status})`);
+      throw new CerebriumLocalError('run_finished', `Run "${stored.id}" has already ended (${stored.status})`);
     }
     live.requestCancel('Cancelled through the runs API');
     await waitAtMost(live.settled(), CANCEL_WAIT_MS);
@@ -130,7 +131,7 @@ export class RunService {
 
   private create(request: RunRequest, async: boolean): { app: LoadedApp; fn: AppFunction; run: Run } {
     const { projectId, appName, functionName, params, webhook } = request;
-    const { app, fn } = resolveFunction(this.deps.registry, appName, functionName);
+    const { app, fn } = this.deps.apps.resolve(appName, functionName);
     const problems = fn.validateParams?.(params) ?? [];
     if (problems.length > 0) throw invalidParams(problems);
     app.runtime.assertCanAccept();

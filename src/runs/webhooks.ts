@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { Agent, request } from 'undici';
-import { badRequest } from '../errors.ts';
+import { CerebriumLocalError } from '../errors.ts';
 import { waitAtMost } from './drain-runs.ts';
 import type { Run } from './run.ts';
 import type { DescribeOutcome } from './run-outcome.ts';
@@ -32,15 +32,15 @@ export interface WebhookSenderOptions {
 
 /** The call's webhookEndpoint, checked when the call is made so a bad one is a 400 then, not a silent loss later. */
 export function parseWebhookEndpoint(raw: unknown): string {
-  if (typeof raw !== 'string') throw badRequest('invalid_webhook_endpoint', 'Give webhookEndpoint once, as one URL');
+  if (typeof raw !== 'string') throw new CerebriumLocalError('invalid_webhook_endpoint', 'Give webhookEndpoint once, as one URL');
   let url: URL;
   try {
     url = new URL(raw);
   } catch {
-    throw badRequest('invalid_webhook_endpoint', `webhookEndpoint is not a URL: "${raw}"`);
+    throw new CerebriumLocalError('invalid_webhook_endpoint', `webhookEndpoint is not a URL: "${raw}"`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw badRequest('invalid_webhook_endpoint', `webhookEndpoint must be an http:// or https:// URL, got "${url.protocol}"`);
+    throw new CerebriumLocalError('invalid_webhook_endpoint', `webhookEndpoint must be an http:// or https:// URL, got "${url.protocol}"`);
   }
   return url.href;
 }

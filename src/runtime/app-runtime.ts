@@ -3,7 +3,7 @@
 // ended. It never sees an HTTP request, nor the Run object of the layer above.
 import { appEnvironment } from '../config/app-env.ts';
 import type { AppConfig } from '../config/load-config.ts';
-import { CerebriumLocalError } from '../errors.ts';
+import { queueFull } from '../errors.ts';
 import type { ExportInfo, ReplicaData, ReplicaModelSettings, RunRequest } from '../replica-protocol.ts';
 import { AdmissionQueue } from './admission-queue.ts';
 import { Execution, type ExecutionLimits, type ExecutionOutcome } from './execution.ts';
@@ -59,16 +59,21 @@ export class AppRuntime {
     return ThreadBackend.inspect(replicaData);
   }
 
+  /** The runtime of an app whose replicas are worker threads (TypeScript and JavaScript apps). */
+  static withThreads(config: AppConfig, replicaData: ReplicaData, options: RuntimeOptions): AppRuntime {
+    return new AppRuntime(config, new ThreadBackend(config, replicaData), options);
+  }
+
   constructor(
     readonly config: AppConfig,
-    replicaData: ReplicaData,
-    options: RuntimeOptions,
+    backend: ReplicaBackend,
+    options: Pick<RuntimeOptions, 'maxQueue' | 'abortGraceMs'>,
   ) {
     const { scaling } = config;
     this.limits = { graceSeconds: scaling.responseGracePeriod, abortGraceMs: options.abortGraceMs };
     this.admission = new AdmissionQueue(scaling.maxReplicas * scaling.replicaConcurrency, options.maxQueue);
-    this.backend = new ThreadBackend(config, replicaData);
-    void this.backend.start();
+    this.backend = backend;
+    void backend.start();
   }
 
   get stats(): RuntimeStats {
@@ -78,14 +83,9 @@ export class AppRuntime {
   /** Refuses a run at once when the queue is full, before a run exists for it. */
   assertCanAccept(): void {
     if (this.admission.full) {
-      const err = new CerebriumLocalError(
-        429,
-        'unavailable_error',
-        'queue_full',
+      throw queueFull(
         `App "${this.config.name}" has ${this.admission.waiting} runs waiting for capacity, its limit (--max-queue); try again shortly`,
       );
-      err.headers = { 'retry-after': '1' };
-      throw err;
     }
   }
 

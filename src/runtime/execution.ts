@@ -93,7 +93,7 @@ export class Execution {
       if (this.cancelSignal.aborted) {
         this.resolve({ status: 'cancelled', reason: `Cancelled while queued: ${String(this.cancelSignal.reason)}` });
       } else {
-        this.resolve({ status: 'failure', error: { name: 'QueueFull', message: String(reason) } });
+        this.resolve({ status: 'failure', error: { name: 'QueueFull', message: String(reason), queueFull: true } });
       }
       return false;
     }
