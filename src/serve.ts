@@ -1,14 +1,15 @@
 // Starts a server for a set of app folders: validate every cerebrium.toml (a bad one stops
 // start-up), listen, then load each app's functions; /ready turns 200 when that is done.
-import type { FastifyInstance } from 'fastify';
+
 import { relative } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { DestinationStream } from 'pino';
 import { AppRegistry } from './apps/app-registry.ts';
 import { AppWatcher } from './apps/app-watcher.ts';
-import { setUpAuth, type AuthOptions } from './auth/setup-auth.ts';
+import { type AuthOptions, setUpAuth } from './auth/setup-auth.ts';
 import { DEFAULTS } from './defaults.ts';
 import { buildServer } from './http/server.ts';
-import { createLogger, wantsPrettyLogs, type Logger } from './log.ts';
-import type { DestinationStream } from 'pino';
+import { createLogger, type Logger, wantsPrettyLogs } from './log.ts';
 import { recoverInterruptedRuns } from './runs/recover-interrupted.ts';
 import type { Run } from './runs/run.ts';
 import { RunMetrics } from './runs/run-metrics.ts';

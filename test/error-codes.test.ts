@@ -96,12 +96,18 @@ describe('the error catalogue', () => {
     // A scan that finds next to nothing has stopped matching the source, not found it clean.
     expect(raised.size).toBeGreaterThan(30);
     // The class itself passes its parameter on; every other construction names its code.
-    expect(unread.filter((where) => !where.startsWith('src/errors.ts')), 'errors built with a code that is not a string literal').toEqual([]);
+    expect(
+      unread.filter((where) => !where.startsWith('src/errors.ts')),
+      'errors built with a code that is not a string literal',
+    ).toEqual([]);
   });
 
   it('lists only codes that src still raises', () => {
     const { raised } = scanSource();
-    expect(Object.keys(catalogue).filter((code) => !raised.has(code)), 'catalogued codes nothing raises').toEqual([]);
+    expect(
+      Object.keys(catalogue).filter((code) => !raised.has(code)),
+      'catalogued codes nothing raises',
+    ).toEqual([]);
   });
 
   it('answers errorCodeInfo for catalogued codes and undefined for anything else', () => {

@@ -2,12 +2,12 @@
 // Loading has two steps so the server can listen (and answer /health) while apps load:
 // configs first (fast, and a bad one stops start-up), then each app's function list.
 import { resolve } from 'node:path';
-import { loadAppConfig, type AppConfig } from '../config/load-config.ts';
-import { AppRuntime, type RuntimeOptions } from '../runtime/app-runtime.ts';
+import { type AppConfig, loadAppConfig } from '../config/load-config.ts';
 import type { ExportInfo } from '../replica-protocol.ts';
+import { AppRuntime, type RuntimeOptions } from '../runtime/app-runtime.ts';
 import { findAppModules } from './app-modules.ts';
 import { compileParamsValidator, type ParamsValidator } from './params-validator.ts';
-import { publicFunctions, resolveFunction, type FunctionDirectory, type ResolvedFunction } from './resolve-function.ts';
+import { type FunctionDirectory, publicFunctions, type ResolvedFunction, resolveFunction } from './resolve-function.ts';
 
 export interface AppFunction extends ExportInfo {
   validateParams?: ParamsValidator;

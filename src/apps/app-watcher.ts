@@ -1,8 +1,7 @@
 // `serve --watch`: reloads an app when what defines it changes — cerebrium.toml, .env, main.*, and the
 // functions/ and models/ folders. Changes are gathered for a moment, so saving several files (or
 // an editor's write-then-rename) is one reload.
-import { watch, type FSWatcher } from 'node:fs';
-import { existsSync } from 'node:fs';
+import { existsSync, type FSWatcher, watch } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { AppRegistry } from './app-registry.ts';
 

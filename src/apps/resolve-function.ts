@@ -17,16 +17,27 @@ export function publicFunctions(app: LoadedApp): AppFunction[] {
   return [...app.functions.values()].filter((f) => f.kind !== 'not-a-function' && !f.name.startsWith('_'));
 }
 
-export function resolveFunction(registry: Pick<AppRegistry, 'draining' | 'ready' | 'get' | 'names'>, appName: string, functionName: string): ResolvedFunction {
+export function resolveFunction(
+  registry: Pick<AppRegistry, 'draining' | 'ready' | 'get' | 'names'>,
+  appName: string,
+  functionName: string,
+): ResolvedFunction {
   if (registry.draining) throw new CerebriumLocalError('shutting_down', 'The server is shutting down and takes no new runs');
   if (!registry.ready) throw new CerebriumLocalError('apps_loading', 'The server is still loading its apps; try again shortly');
   const app = registry.get(appName);
   if (!app) {
-    throw new CerebriumLocalError('app_not_found', `No app named "${appName}" is served here (apps: ${registry.names.join(', ') || 'none'})`);
+    throw new CerebriumLocalError(
+      'app_not_found',
+      `No app named "${appName}" is served here (apps: ${registry.names.join(', ') || 'none'})`,
+    );
   }
-  const callable = () => publicFunctions(app).map((f) => f.name).join(', ') || 'none';
+  const callable = () =>
+    publicFunctions(app)
+      .map((f) => f.name)
+      .join(', ') || 'none';
   if (functionName.startsWith('_')) {
-    throw new CerebriumLocalError('function_private',
+    throw new CerebriumLocalError(
+      'function_private',
       `"${functionName}" is private to app "${appName}": names starting with "_" cannot be called (public: ${callable()})`,
     );
   }
@@ -35,7 +46,10 @@ export function resolveFunction(registry: Pick<AppRegistry, 'draining' | 'ready'
     throw new CerebriumLocalError('function_not_found', `App "${appName}" has no function "${functionName}" (public: ${callable()})`);
   }
   if (fn.kind === 'not-a-function') {
-    throw new CerebriumLocalError('not_a_function', `"${functionName}" in ${fn.file} of app "${appName}" is exported but is not a function`);
+    throw new CerebriumLocalError(
+      'not_a_function',
+      `"${functionName}" in ${fn.file} of app "${appName}" is exported but is not a function`,
+    );
   }
   return { app, fn };
 }

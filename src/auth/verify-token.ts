@@ -29,7 +29,10 @@ export async function verifyAuthorization(header: string | undefined, checker: T
   const allowed = checker.kind === 'insecure-skip-signature' ? undefined : checker.algorithms;
   if (alg === 'none' || (allowed && !allowed.includes(alg))) {
     const accepted = allowed ? allowed.join(', ') : 'any signed algorithm';
-    throw new CerebriumLocalError('algorithm_not_allowed', `The token's algorithm${safeAlgName(alg)} is not allowed; this server accepts ${accepted}`);
+    throw new CerebriumLocalError(
+      'algorithm_not_allowed',
+      `The token's algorithm${safeAlgName(alg)} is not allowed; this server accepts ${accepted}`,
+    );
   }
 
   let payload: JWTPayload;
@@ -145,4 +148,5 @@ function isJwksFetchFailure(err: unknown): boolean {
   return err instanceof joseErrors.JWKSTimeout || err instanceof joseErrors.JWKSInvalid || err.code === joseErrors.JOSEError.code;
 }
 
-const jwksUnavailable = () => new CerebriumLocalError('jwks_unavailable', 'Could not get the signing keys from the JWKS; try again shortly');
+const jwksUnavailable = () =>
+  new CerebriumLocalError('jwks_unavailable', 'Could not get the signing keys from the JWKS; try again shortly');

@@ -2,10 +2,10 @@
 import { parseArgs } from 'node:util';
 import { tokenCommand } from '../auth/token-command.ts';
 import { ConfigError } from '../config/load-config.ts';
-import { initCommand } from './init-command.ts';
-import { parseExecutionProvider } from '../models/provider-names.ts';
 import { DEFAULTS } from '../defaults.ts';
-import { startServer, type RunningServer } from '../serve.ts';
+import { parseExecutionProvider } from '../models/provider-names.ts';
+import { type RunningServer, startServer } from '../serve.ts';
+import { initCommand } from './init-command.ts';
 
 const D = DEFAULTS;
 
@@ -115,8 +115,7 @@ async function serve(argv: string[]): Promise<number> {
       maxQueue: intOption('max-queue', values['max-queue'], D.maxQueue),
       abortGraceMs: intOption('abort-grace-ms', values['abort-grace-ms'], D.abortGraceMs),
       bodyLimit: intOption('body-limit', values['body-limit'], D.bodyLimit),
-      executionProvider:
-        values['execution-provider'] === undefined ? undefined : parseExecutionProvider(values['execution-provider']),
+      executionProvider: values['execution-provider'] === undefined ? undefined : parseExecutionProvider(values['execution-provider']),
       auth: {
         // The environment's secret steps aside for a key given on the command line.
         jwtSecret:
@@ -143,7 +142,9 @@ async function serve(argv: string[]): Promise<number> {
   try {
     await running.loaded;
   } catch (err) {
-    process.stderr.write(`cerebrium-local: could not load the app's functions:\n${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+    process.stderr.write(
+      `cerebrium-local: could not load the app's functions:\n${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
     await running.close();
     return 1;
   }

@@ -24,10 +24,7 @@ export function sendError(reply: FastifyReply, err: CerebriumLocalError): Fastif
  * Makes `scope` answer every error with `send` (the /v4 envelope here, OpenAI's in the OpenAI plugin),
  * after mapping Fastify's own errors and logging the unexpected ones.
  */
-export function answerErrorsWith(
-  scope: FastifyInstance,
-  send: (reply: FastifyReply, err: CerebriumLocalError) => FastifyReply,
-): void {
+export function answerErrorsWith(scope: FastifyInstance, send: (reply: FastifyReply, err: CerebriumLocalError) => FastifyReply): void {
   scope.setErrorHandler((err: FastifyError, request, reply) => {
     const known = fromFastify(err);
     if (known.statusCode >= 500 && !(err instanceof CerebriumLocalError)) {
@@ -40,9 +37,6 @@ export function answerErrorsWith(
 export function registerErrorHandling(server: FastifyInstance): void {
   answerErrorsWith(server, sendError);
   server.setNotFoundHandler((request, reply) =>
-    sendError(
-      reply,
-      new CerebriumLocalError('route_not_found', `No route for ${request.method} ${request.url.split('?')[0]}`),
-    ),
+    sendError(reply, new CerebriumLocalError('route_not_found', `No route for ${request.method} ${request.url.split('?')[0]}`)),
   );
 }

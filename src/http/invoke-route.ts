@@ -2,9 +2,9 @@
 import type { FastifyInstance } from 'fastify';
 import { CerebriumLocalError } from '../errors.ts';
 import type { RunService } from '../runs/run-service.ts';
-import { parseRunRequest, type FunctionRoute } from './run-request.ts';
 import { acceptAsync, sendRunResult, startForCaller } from './run-reply.ts';
-import { acceptsEventStream, streamRun, type SseOptions } from './sse-stream.ts';
+import { type FunctionRoute, parseRunRequest } from './run-request.ts';
+import { acceptsEventStream, type SseOptions, streamRun } from './sse-stream.ts';
 
 export interface InvokeRouteOptions {
   runs: RunService;
@@ -29,9 +29,7 @@ export function registerInvokeRoute(server: FastifyInstance, { runs, sse }: Invo
     method: ['GET', 'PUT', 'PATCH', 'DELETE'],
     url: '/v4/:projectId/:appName/:functionName',
     handler: async (request) => {
-      const err = new CerebriumLocalError('method_not_allowed',
-        `Functions are called with POST, not ${request.method}`,
-      );
+      const err = new CerebriumLocalError('method_not_allowed', `Functions are called with POST, not ${request.method}`);
       err.headers = { allow: 'POST' };
       throw err;
     },

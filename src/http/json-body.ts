@@ -15,7 +15,8 @@ export function registerJsonBodyParser(server: FastifyInstance): void {
       const message = err instanceof Error ? err.message : String(err);
       if (/forbidden prototype property/.test(message)) {
         return done(
-          new CerebriumLocalError('forbidden_key',
+          new CerebriumLocalError(
+            'forbidden_key',
             'The body contains a "__proto__" or "constructor.prototype" key, which is refused so it cannot reach an object prototype',
           ),
         );

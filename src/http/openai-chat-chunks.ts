@@ -3,11 +3,11 @@
 // stream said so far, so the same reading serves a stream (chunks passed on as they come) and a
 // call without streaming (the chunks assembled into one chat.completion).
 import {
-  estimateUsage,
   type ChatCompletion,
   type ChatCompletionChunk,
   type ChatCompletionRequest,
   type CompletionUsage,
+  estimateUsage,
   type FinishReason,
   type ToolCall,
 } from '../openai.ts';
@@ -15,8 +15,7 @@ import { isSseFrame } from '../worker/sse-frame.ts';
 
 export type JsonObject = Record<string, unknown>;
 
-export const isJsonObject = (value: unknown): value is JsonObject =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
+export const isJsonObject = (value: unknown): value is JsonObject => typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** What chunks that do not say their own id, creation time or model are given. */
 export interface ChunkDefaults {
@@ -226,7 +225,13 @@ export function completionAsChunks(completion: ChatCompletion): JsonObject[] {
     const { role, content, tool_calls: toolCalls } = choice.message;
     const delta: JsonObject = { role, content };
     if (toolCalls) delta.tool_calls = toolCalls.map((call, index) => ({ index, ...call }));
-    return { id, object: 'chat.completion.chunk', created, model, choices: [{ index: choice.index, delta, finish_reason: choice.finish_reason }] };
+    return {
+      id,
+      object: 'chat.completion.chunk',
+      created,
+      model,
+      choices: [{ index: choice.index, delta, finish_reason: choice.finish_reason }],
+    };
   });
 }
 

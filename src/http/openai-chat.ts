@@ -4,15 +4,15 @@
 // which the OpenAI SDK cannot read).
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { CerebriumLocalError } from '../errors.ts';
-import { estimateUsage, messageText, type ChatCompletion, type ChatCompletionRequest } from '../openai.ts';
+import { type ChatCompletion, type ChatCompletionRequest, estimateUsage, messageText } from '../openai.ts';
 import type { Run } from '../runs/run.ts';
-import { ChatChunkReader, completionAsChunks, isJsonObject, sseData, SSE_DONE, type ChunkDefaults } from './openai-chat-chunks.ts';
-import { openAiErrorFrame } from './openai-errors.ts';
 import { runError } from '../runs/run-outcome.ts';
 import type { RunService } from '../runs/run-service.ts';
-import { parseRunRequest, type FunctionRoute } from './run-request.ts';
+import { ChatChunkReader, type ChunkDefaults, completionAsChunks, isJsonObject, SSE_DONE, sseData } from './openai-chat-chunks.ts';
+import { openAiErrorFrame } from './openai-errors.ts';
 import { acceptAsync, startForCaller } from './run-reply.ts';
-import { streamRun, type SseFraming, type SseOptions } from './sse-stream.ts';
+import { type FunctionRoute, parseRunRequest } from './run-request.ts';
+import { type SseFraming, type SseOptions, streamRun } from './sse-stream.ts';
 
 export interface OpenAiRouteOptions {
   runs: RunService;
@@ -43,7 +43,10 @@ export function registerChatRoute(scope: FastifyInstance, { runs, sse }: OpenAiR
         const { id, created, model, usage } = completion;
         frames.push(sseData({ id, object: 'chat.completion.chunk', created, model, choices: [], usage }));
       }
-      return reply.type('text/event-stream; charset=utf-8').header('cache-control', 'no-cache').send(frames.join('') + SSE_DONE);
+      return reply
+        .type('text/event-stream; charset=utf-8')
+        .header('cache-control', 'no-cache')
+        .send(frames.join('') + SSE_DONE);
     }
 
     if (streaming) return streamRun(reply, started, sse, openAiFraming(reader, includeUsage));
@@ -81,7 +84,8 @@ function completionOf(run: Run, reader: ChatChunkReader, exposeStack: boolean): 
     for (const item of Array.isArray(value) ? value : [value]) reader.read(item);
     return reader.completion();
   }
-  throw new CerebriumLocalError('invalid_chat_result',
+  throw new CerebriumLocalError(
+    'invalid_chat_result',
     `A chat function must return a chat.completion, a string, or chunks (or yield them); "${run.functionName}" returned ${value === null ? 'null' : isJsonObject(value) ? 'an object without "choices"' : typeof value}`,
   );
 }

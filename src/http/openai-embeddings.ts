@@ -4,13 +4,13 @@
 // little-endian float32 — so the function never deals with encodings.
 import type { FastifyInstance } from 'fastify';
 import { CerebriumLocalError } from '../errors.ts';
-import { embeddingTokens, type EmbeddingsResponse } from '../openai.ts';
+import { type EmbeddingsResponse, embeddingTokens } from '../openai.ts';
 import type { Run } from '../runs/run.ts';
-import { isJsonObject } from './openai-chat-chunks.ts';
-import type { OpenAiRouteOptions } from './openai-chat.ts';
 import { runError } from '../runs/run-outcome.ts';
-import { parseRunRequest, type FunctionRoute } from './run-request.ts';
+import type { OpenAiRouteOptions } from './openai-chat.ts';
+import { isJsonObject } from './openai-chat-chunks.ts';
 import { acceptAsync, startForCaller } from './run-reply.ts';
+import { type FunctionRoute, parseRunRequest } from './run-request.ts';
 
 type EncodingFormat = 'float' | 'base64';
 
@@ -41,7 +41,8 @@ function encodingFormat(body: unknown): EncodingFormat {
 }
 
 function invalidResult(run: Run, why: string): CerebriumLocalError {
-  return new CerebriumLocalError('invalid_embeddings_result',
+  return new CerebriumLocalError(
+    'invalid_embeddings_result',
     `An embeddings function must return an embeddings response or a list of vectors (number[][] or Float32Array[]); "${run.functionName}" returned ${why}`,
   );
 }

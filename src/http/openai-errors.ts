@@ -2,7 +2,7 @@
 // envelope the OpenAI SDKs (and Ollama, vLLM, LocalAI) read. Errors are still raised as
 // CerebriumLocalError everywhere; only their last step to HTTP differs on these routes.
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { CerebriumLocalError, type ParamProblem } from '../errors.ts';
+import type { CerebriumLocalError, ParamProblem } from '../errors.ts';
 import { answerErrorsWith } from './error-handler.ts';
 
 export interface OpenAiErrorBody {

@@ -2,7 +2,7 @@
 // theirs, leave in OpenAI's envelope. The root's body parser and auth hook still apply: a child
 // context inherits what the root registered before it.
 import type { FastifyInstance } from 'fastify';
-import { registerChatRoute, type OpenAiRouteOptions } from './openai-chat.ts';
+import { type OpenAiRouteOptions, registerChatRoute } from './openai-chat.ts';
 import { registerEmbeddingsRoutes } from './openai-embeddings.ts';
 import { registerOpenAiErrorHandling } from './openai-errors.ts';
 

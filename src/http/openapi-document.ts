@@ -1,7 +1,7 @@
 // GET /openapi.json: the routes of every loaded app, one path per public function with the
 // parameter schema it declared, shaped like shared/reference/cerebrium-openapi.yml. OpenAPI 3.1,
 // because functions' schemas are JSON Schema (TypeBox) and 3.1 takes JSON Schema as it is.
-import { AppRegistry, type AppFunction, type LoadedApp } from '../apps/app-registry.ts';
+import { type AppFunction, AppRegistry, type LoadedApp } from '../apps/app-registry.ts';
 
 type Schema = Record<string, unknown>;
 
@@ -136,9 +136,7 @@ const COMPONENT_SCHEMAS: Record<string, Schema> = {
 };
 
 function pathParameters(): Schema[] {
-  return [
-    { name: 'projectId', in: 'path', required: true, description: 'Any project id is accepted.', schema: { type: 'string' } },
-  ];
+  return [{ name: 'projectId', in: 'path', required: true, description: 'Any project id is accepted.', schema: { type: 'string' } }];
 }
 
 const queryParameters: Schema[] = [
@@ -180,7 +178,7 @@ function invokeOperation(app: LoadedApp, fn: AppFunction): Schema {
   if (fn.paramsSchema) responses[422] = errorResponse('The body does not match the parameters the function declared.');
   if (!app.config.disableAuth) {
     responses[401] = errorResponse('Missing or invalid bearer token.');
-    responses[403] = errorResponse("The token is for another project.");
+    responses[403] = errorResponse('The token is for another project.');
   }
   const operation: Schema = {
     operationId: `${app.config.name}.${fn.name}`,

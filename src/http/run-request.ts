@@ -1,8 +1,9 @@
 // What the routes that call a function share: the path and query they take, and how a request
 // becomes the run service's RunRequest (the body as params, ?async=, ?webhookEndpoint= and
 // X-Webhook-Secret), with a 400 for anything malformed.
-import type { FastifyRequest } from 'fastify';
+
 import type { IncomingHttpHeaders } from 'node:http';
+import type { FastifyRequest } from 'fastify';
 import { CerebriumLocalError } from '../errors.ts';
 import type { RunRequest } from '../runs/run-service.ts';
 import { parseWebhookEndpoint } from '../runs/webhooks.ts';

@@ -1,9 +1,9 @@
 // Builds the Fastify server: body parsing, error mapping, and one small file per route. Routes
 // parse what a caller sent, ask the run service, and turn its answer into HTTP.
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import type { AppRegistry } from '../apps/app-registry.ts';
-import { registerAppAuth, type AppAuth } from '../auth/auth-hook.ts';
+import { type AppAuth, registerAppAuth } from '../auth/auth-hook.ts';
 import type { RunMetrics } from '../runs/run-metrics.ts';
 import type { RunService } from '../runs/run-service.ts';
 import { fromFastify, registerErrorHandling, sendError } from './error-handler.ts';

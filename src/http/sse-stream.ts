@@ -4,7 +4,7 @@
 // and a pending write must end the moment the client leaves.)
 import { once } from 'node:events';
 import type { FastifyReply } from 'fastify';
-import { errorBody, type CerebriumLocalError } from '../errors.ts';
+import { type CerebriumLocalError, errorBody } from '../errors.ts';
 import type { Run } from '../runs/run.ts';
 import type { RunMetrics } from '../runs/run-metrics.ts';
 import { runError } from '../runs/run-outcome.ts';
@@ -19,7 +19,7 @@ export interface SseOptions {
 }
 
 export function acceptsEventStream(accept: string | undefined): boolean {
-  return accept !== undefined && accept.toLowerCase().includes('text/event-stream');
+  return accept?.toLowerCase().includes('text/event-stream') ?? false;
 }
 
 /** Resolves once the function has started, or the run has ended without starting. */
@@ -77,12 +77,15 @@ export async function streamRun(
   let lastWrite = Date.now();
   const heartbeat =
     options.heartbeatMs > 0
-      ? setInterval(() => {
-          if (Date.now() - lastWrite >= options.heartbeatMs && !res.destroyed) {
-            res.write(': keep-alive\n\n');
-            lastWrite = Date.now();
-          }
-        }, Math.max(10, Math.floor(options.heartbeatMs / 2)))
+      ? setInterval(
+          () => {
+            if (Date.now() - lastWrite >= options.heartbeatMs && !res.destroyed) {
+              res.write(': keep-alive\n\n');
+              lastWrite = Date.now();
+            }
+          },
+          Math.max(10, Math.floor(options.heartbeatMs / 2)),
+        )
       : undefined;
 
   try {

@@ -7,8 +7,8 @@
 // event on terminate, so there is no later JS hook to call release() from). `releaseModels()` frees
 // them earlier, for code that wants to.
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
-import { duringNativeCall } from '../worker/native-calls.ts';
 import { createSession, type ExecutionProvider, type ProviderChoice, type WarnLogger } from './execution-providers.ts';
+import { duringNativeCall } from './native-calls.ts';
 
 export interface Model {
   readonly path: string;

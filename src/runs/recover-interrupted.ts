@@ -6,7 +6,8 @@ import { CerebriumLocalError, errorBody } from '../errors.ts';
 import type { RunRepository } from './run-repository.ts';
 
 function serverStopped(): CerebriumLocalError {
-  return new CerebriumLocalError('server_stopped',
+  return new CerebriumLocalError(
+    'server_stopped',
     'The server stopped during this run (it was killed or exited before the run finished); the run did not complete',
   );
 }

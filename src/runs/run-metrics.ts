@@ -1,6 +1,6 @@
 // Prometheus metrics, fed by listening to runs (like the run log) and read from the apps'
 // runtimes when scraped. prom-client keeps the numbers; GET /metrics shows them.
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { AppRegistry } from '../apps/app-registry.ts';
 import type { Run } from './run.ts';
 
@@ -90,7 +90,10 @@ export class RunMetrics {
       series = {
         runs: (status) => {
           let counter = byStatus.get(status);
-          if (!counter) byStatus.set(status, (counter = this.runs.labels(app, fn, status)));
+          if (!counter) {
+            counter = this.runs.labels(app, fn, status);
+            byStatus.set(status, counter);
+          }
           return counter;
         },
         runDuration: this.runDuration.labels(app, fn),

@@ -1,8 +1,9 @@
 // One run's life, as a state machine: pending → running → success | failure | cancelled.
 // Sync calls, streams (and later async calls) differ only in who listens to the transitions;
 // the transitions themselves happen here and nowhere else.
-import { EventEmitter } from 'node:events';
+
 import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { SerializedError } from '../errors.ts';
 

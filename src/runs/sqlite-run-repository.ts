@@ -2,9 +2,10 @@
 // server per file. Writes are gathered for a few milliseconds and committed together, a run's
 // rows merged first; `commit` writes what is waiting at once (an async run's row goes to disk
 // before its 202 leaves). Every read commits what is waiting first.
-import Database from 'better-sqlite3';
+
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import type { RunStatus } from './run.ts';
 import type { NewRun, RunChange, RunPageQuery, RunRepository, StoredRun, WebhookAttempt } from './run-repository.ts';
@@ -271,9 +272,7 @@ export class SqliteRunRepository implements RunRepository {
   async listPage(query: RunPageQuery): Promise<StoredRun[]> {
     this.flush();
     const statement = query.asyncOnly ? this.selectAsyncPage : this.selectPage;
-    return statement
-      .all(query.projectId, query.appName, query.before ?? Number.MAX_SAFE_INTEGER, query.limit)
-      .map(fromRow);
+    return statement.all(query.projectId, query.appName, query.before ?? Number.MAX_SAFE_INTEGER, query.limit).map(fromRow);
   }
 
   async webhookAttempts(runId: string): Promise<WebhookAttempt[]> {
@@ -289,8 +288,7 @@ export class SqliteRunRepository implements RunRepository {
 
   async recoverInterrupted(statusCode: number, error: Record<string, unknown>): Promise<number> {
     this.flush();
-    return this.failUnfinishedRuns.run({ status_code: statusCode, completed_at: Date.now(), error: JSON.stringify(error) })
-      .changes;
+    return this.failUnfinishedRuns.run({ status_code: statusCode, completed_at: Date.now(), error: JSON.stringify(error) }).changes;
   }
 
   async prune(completedBefore: number): Promise<number> {

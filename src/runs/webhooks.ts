@@ -1,8 +1,9 @@
 // ?webhookEndpoint=: once a run ends, its outcome (the body a sync caller gets) is POSTed there,
 // after the caller has had its answer. 3 attempts in all; only network errors, timeouts and 404
 // are retried, as on Cerebrium. Every attempt is recorded in the run repository.
-import { setTimeout as sleep } from 'node:timers/promises';
+
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { Agent, request } from 'undici';
 import { CerebriumLocalError } from '../errors.ts';

@@ -138,7 +138,10 @@ export class Execution {
 
   /** Calls `then` when `signal` aborts (at once if it has), until the run is cleaned up. */
   private whenAborted(signal: AbortSignal, then: () => void): void {
-    if (signal.aborted) return then();
+    if (signal.aborted) {
+      then();
+      return;
+    }
     signal.addEventListener('abort', then, { once: true });
     this.undo.push(() => signal.removeEventListener('abort', then));
   }

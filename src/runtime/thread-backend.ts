@@ -1,21 +1,14 @@
 // Replicas that are worker threads: a piscina pool shaped by [cerebrium.scaling], one MessagePort
 // per run carrying the replica protocol. TypeScript and JavaScript apps run here.
-import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
-import { fileURLToPath } from 'node:url';
+
 import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { AppConfig } from '../config/load-config.ts';
 import type { SerializedError } from '../errors.ts';
-import type {
-  ExportInfo,
-  InspectResult,
-  ReplicaData,
-  ReplicaMessage,
-  RunRequest,
-  RunTask,
-  ServerMessage,
-} from '../replica-protocol.ts';
-import { closeNativeCalls } from '../worker/native-calls.ts';
+import { closeNativeCalls } from '../models/native-calls.ts';
+import type { ExportInfo, InspectResult, ReplicaData, ReplicaMessage, RunRequest, RunTask, ServerMessage } from '../replica-protocol.ts';
 import type { BackendHealth, ReplicaBackend, RunHandle, RunListener } from './replica-backend.ts';
 
 /** How often a replica due for replacement is checked for native calls still running. */

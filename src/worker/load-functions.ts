@@ -1,7 +1,8 @@
 // Imports an app's modules and collects its exports. Runs inside a replica only: user code is
 // never imported on the server thread.
-import { pathToFileURL } from 'node:url';
+
 import { relative } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { functionSpecOf } from '../index.ts';
 import type { ExportInfo, FunctionKind } from '../replica-protocol.ts';
 

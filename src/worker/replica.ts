@@ -1,14 +1,13 @@
 // The body of a replica: piscina calls the default export once per task. The app's modules are
 // imported once per replica and kept, so whatever they load (models, tokenisers) stays warm.
-import { threadId, workerData } from 'node:worker_threads';
+
 import { performance } from 'node:perf_hooks';
 import type { MessagePort } from 'node:worker_threads';
-import { createLogger, type Logger } from '../log.ts';
-import { serializeError, type SerializedError } from '../errors.ts';
+import { threadId, workerData } from 'node:worker_threads';
+import { type SerializedError, serializeError } from '../errors.ts';
 import type { FunctionContext } from '../index.ts';
-import { loadFunctions, type LoadedExport } from './load-functions.ts';
-import { nativeCallGauge } from './native-calls.ts';
-import { toSseFrame } from './sse-frame.ts';
+import { createLogger, type Logger } from '../log.ts';
+import { nativeCallGauge } from '../models/native-calls.ts';
 import {
   CHUNK_CREDIT_WINDOW,
   type InspectResult,
@@ -19,6 +18,8 @@ import {
   type RunTask,
   type ServerMessage,
 } from '../replica-protocol.ts';
+import { type LoadedExport, loadFunctions } from './load-functions.ts';
+import { toSseFrame } from './sse-frame.ts';
 
 const data = workerData as ReplicaData;
 Object.assign(process.env, data.env);

@@ -3,8 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { Run, type RunStatus } from '../../src/runs/run.ts';
 
-const newRun = (): Run =>
-  new Run({ projectId: 'p-test', appName: 'app', functionName: 'predict', params: { x: 1 } });
+const newRun = (): Run => new Run({ projectId: 'p-test', appName: 'app', functionName: 'predict', params: { x: 1 } });
 
 const anError = { name: 'Error', message: 'boom' };
 
@@ -274,17 +273,14 @@ describe('Run timings', () => {
   it.each([
     ['failure', (run: Run) => run.fail(anError)],
     ['cancelled', (run: Run) => run.cancel('gone')],
-  ] as Array<[Target, (run: Run) => void]>)(
-    'still sets queue time for a run that ends in %s without ever running',
-    async (_final, end) => {
-      const run = newRun();
-      await sleep(40);
-      end(run);
-      expect(run.startedAt).toBeUndefined();
-      expect(run.queueTimeMs).toBeGreaterThanOrEqual(30);
-      expect(run.queueTimeMs).toBeLessThan(5_000);
-    },
-  );
+  ] as Array<[Target, (run: Run) => void]>)('still sets queue time for a run that ends in %s without ever running', async (_final, end) => {
+    const run = newRun();
+    await sleep(40);
+    end(run);
+    expect(run.startedAt).toBeUndefined();
+    expect(run.queueTimeMs).toBeGreaterThanOrEqual(30);
+    expect(run.queueTimeMs).toBeLessThan(5_000);
+  });
 
   it.each(['success', 'failure', 'cancelled'] as Target[])('sets completedAt only when the run ends in %s', (final) => {
     const run = newRun();
