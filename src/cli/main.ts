@@ -9,7 +9,7 @@ import { initCommand } from './init-command.ts';
 
 const D = DEFAULTS;
 
-const USAGE = `Usage: cerebrium-local serve [APP_DIR ...] [options]
+export const USAGE = `Usage: cerebrium-local serve [APP_DIR ...] [options]
 
 Serves each app folder (one with a cerebrium.toml; default ".") on
 POST /v4/<projectId>/<appName>/<functionName>, as Cerebrium does.
