@@ -242,7 +242,8 @@ export const ERROR_CODES = {
   replica_crashed: {
     status: 500,
     type: 'server_error',
-    meaning: 'The replica running the function died, or did not stop when aborted and was replaced.',
+    meaning:
+      'The replica running the function died (it exited, ran out of memory, or threw outside the function); a new replica takes its place.',
   },
   server_stopped: {
     status: 500,

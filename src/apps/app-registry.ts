@@ -62,7 +62,13 @@ export class AppRegistry implements FunctionDirectory {
       if (info.paramsSchema) fn.validateParams = compileParamsValidator(info.paramsSchema);
       functions.set(info.name, fn);
     }
-    return { config, functions, runtime: AppRuntime.withThreads(config, replicaData, this.options) };
+    const runtime = AppRuntime.withThreads(config, replicaData, this.options);
+    // An app whose replicas cannot start fails to load, as one whose modules cannot be imported does.
+    await runtime.started.catch(async (err: unknown) => {
+      await runtime.close();
+      throw err;
+    });
+    return { config, functions, runtime };
   }
 
   /**

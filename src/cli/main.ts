@@ -68,10 +68,10 @@ export async function main(argv: string[]): Promise<number> {
   return serve(rest);
 }
 
-function intOption(name: string, value: string | undefined, fallback: number): number {
+function intOption(name: string, value: string | undefined, fallback: number, min = 0): number {
   if (value === undefined || value === '') return fallback;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new ConfigError(`--${name} must be a non-negative integer, got "${value}"`);
+  if (!Number.isInteger(n) || n < min) throw new ConfigError(`--${name} must be an integer of at least ${min}, got "${value}"`);
   return n;
 }
 
@@ -131,7 +131,7 @@ async function serve(argv: string[]): Promise<number> {
       webhookRetryDelayMs: intOption('webhook-retry-delay-ms', values['webhook-retry-delay-ms'], D.webhookRetryDelayMs),
       watch: values.watch ?? false,
       shutdownGraceMs: intOption('shutdown-grace-ms', values['shutdown-grace-ms'], D.shutdownGraceMs),
-      keepRunsDays: values['keep-runs-days'] === undefined ? undefined : intOption('keep-runs-days', values['keep-runs-days'], 0),
+      keepRunsDays: values['keep-runs-days'] === undefined ? undefined : intOption('keep-runs-days', values['keep-runs-days'], 0, 1),
       print: (line) => process.stdout.write(`${line}\n`),
     });
   } catch (err) {

@@ -81,7 +81,10 @@ export interface RunRepository {
   insert(run: NewRun): void;
   transition(change: RunChange): void;
   recordWebhookAttempt(runId: string, attempt: WebhookAttempt): void;
-  /** Resolves once every write accepted so far is stored. */
+  /**
+   * Writes every write accepted so far now, and resolves once that is done. A write that fails
+   * (a full disk, say) is logged by the repository; it does not reject here yet.
+   */
   commit(): Promise<void>;
   get(id: string): Promise<StoredRun | undefined>;
   /** Newest first. */

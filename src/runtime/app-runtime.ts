@@ -40,6 +40,8 @@ export class AppRuntime {
   private readonly admission: AdmissionQueue;
   private readonly backend: ReplicaBackend;
   private readonly limits: ExecutionLimits;
+  /** Settles once the backend's warm replicas are up; rejects if they could not start. */
+  readonly started: Promise<void>;
 
   /** Everything a replica of this app is given when it starts; read once per (re)load of the app. */
   static replicaData(config: AppConfig, modules: string[], options: RuntimeOptions): ReplicaData {
@@ -73,7 +75,7 @@ export class AppRuntime {
     this.limits = { graceSeconds: scaling.responseGracePeriod, abortGraceMs: options.abortGraceMs };
     this.admission = new AdmissionQueue(scaling.maxReplicas * scaling.replicaConcurrency, options.maxQueue);
     this.backend = backend;
-    void backend.start();
+    this.started = backend.start();
   }
 
   get stats(): RuntimeStats {

@@ -11,7 +11,7 @@
 // settles once, at the earliest of: the replica's result, the grace period (a 504 at once, while
 // the replica is still being stopped), or a cancel while queued. The permit is held until the
 // replica has really let go of the run, so capacity is never counted twice.
-import type { SerializedError } from '../errors.ts';
+import { type SerializedError, serializeError } from '../errors.ts';
 import type { RunRequest, RunResult } from '../replica-protocol.ts';
 import type { AdmissionQueue } from './admission-queue.ts';
 import type { ReplicaBackend, RunHandle } from './replica-backend.ts';
@@ -29,6 +29,9 @@ export interface ExecutionLimits {
   /** How long an aborted function gets to return before its replica is replaced. */
   abortGraceMs: number;
 }
+
+/** The longest delay setTimeout keeps (2^31 - 1 ms). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export class Execution {
   readonly outcome: Promise<ExecutionOutcome>;
@@ -61,6 +64,9 @@ export class Execution {
     try {
       this.dispatch();
       this.finish(await this.channel.ended);
+    } catch (err) {
+      // A backend that could not take the run (its replicas are being stopped): the run must still end.
+      this.resolve({ status: 'failure', error: { ...serializeError(err), crashed: true } });
     } finally {
       this.cleanUp();
       this.admission.release();
@@ -70,10 +76,14 @@ export class Execution {
   /** Step 1: the grace period runs from arrival, queue included; past it the run fails with a 504 at once. */
   private armDeadline(): void {
     const { graceSeconds } = this.limits;
-    const timer = setTimeout(() => {
-      this.resolve({ status: 'failure', error: timedOut(graceSeconds) });
-      this.stop.abort('The run exceeded response_grace_period');
-    }, graceSeconds * 1000);
+    const timer = setTimeout(
+      () => {
+        this.resolve({ status: 'failure', error: timedOut(graceSeconds) });
+        this.stop.abort('The run exceeded response_grace_period');
+      },
+      // setTimeout fires at once past its limit (about 24.8 days); a longer grace period is that long.
+      Math.min(graceSeconds * 1000, MAX_TIMER_MS),
+    );
     this.undo.push(() => clearTimeout(timer));
   }
 
@@ -90,6 +100,7 @@ export class Execution {
       await this.admission.acquire(this.stop.signal);
       return true;
     } catch (reason) {
+      // Stopped by the deadline: the outcome is already the timeout, and this changes nothing.
       if (this.cancelSignal.aborted) {
         this.resolve({ status: 'cancelled', reason: `Cancelled while queued: ${String(this.cancelSignal.reason)}` });
       } else {
