@@ -148,19 +148,26 @@ export class RunService {
 
   private execute(app: LoadedApp, run: Run, stream: ChunkEncoding | false) {
     const { id: runId, projectId, functionName, params } = run;
-    const execution = app.runtime.execute({ runId, projectId, functionName, params, stream }, run.cancelSignal, () => {
+    return app.runtime.execute({ runId, projectId, functionName, params, stream }, run.cancelSignal, {
       // A run can time out before a replica picks it up; it stays failed.
-      if (!run.done) run.markRunning();
+      started: () => {
+        if (!run.done) run.markRunning();
+      },
+      ended: (outcome) => {
+        try {
+          this.finish(run, outcome);
+        } catch (err) {
+          this.deps.log.error({ err, run_id: run.id }, 'could not finish a run');
+        }
+      },
     });
-    execution.outcome
-      .then((outcome) => this.finish(run, outcome))
-      .catch((err: unknown) => this.deps.log.error({ err, run_id: run.id }, 'could not finish a run'));
-    return execution;
   }
 
   /** The runtime's outcome → the run's final state. */
   private finish(run: Run, outcome: ExecutionOutcome): void {
     this.live.delete(run.id);
+    // A backend that answered without saying it started still ran the function.
+    if (outcome.status === 'success' && run.status === 'pending') run.markRunning();
     if (outcome.status === 'success') run.succeed(outcome.json, outcome.runTimeMs, outcome.statusCode);
     else if (outcome.status === 'cancelled') run.cancel(outcome.reason, outcome.runTimeMs);
     else run.fail(outcome.error, outcome.runTimeMs);

@@ -6,7 +6,7 @@ import type { AppConfig } from '../config/load-config.ts';
 import { queueFull } from '../errors.ts';
 import type { ExportInfo, ReplicaData, ReplicaModelSettings, RunRequest } from '../replica-protocol.ts';
 import { AdmissionQueue } from './admission-queue.ts';
-import { Execution, type ExecutionLimits, type ExecutionOutcome } from './execution.ts';
+import { Execution, type ExecutionEvents, type ExecutionLimits } from './execution.ts';
 import type { ReplicaBackend } from './replica-backend.ts';
 import { ThreadBackend } from './thread-backend.ts';
 
@@ -26,8 +26,6 @@ export interface RuntimeOptions {
 export interface RunExecution {
   /** A generator's chunks as they are produced (empty for other functions). */
   chunks(): AsyncIterable<unknown>;
-  /** How the run ended; settles once, and never rejects. */
-  outcome: Promise<ExecutionOutcome>;
 }
 
 export interface RuntimeStats {
@@ -92,13 +90,13 @@ export class AppRuntime {
   }
 
   /**
-   * Runs `request` under this app's limits. `cancelSignal` stops it wherever it is; `onStarted` is
-   * called once a replica has begun it.
+   * Runs `request` under this app's limits. `cancelSignal` stops it wherever it is; `events` hears
+   * when a replica begins it and how it ended.
    */
-  execute(request: RunRequest, cancelSignal: AbortSignal, onStarted: () => void): RunExecution {
-    const execution = new Execution(request, cancelSignal, this.backend, this.admission, this.limits, onStarted);
+  execute(request: RunRequest, cancelSignal: AbortSignal, events: ExecutionEvents): RunExecution {
+    const execution = new Execution(request, cancelSignal, this.backend, this.admission, this.limits, events);
     void execution.start();
-    return { chunks: () => execution.channel.take(), outcome: execution.outcome };
+    return { chunks: () => execution.channel.take() };
   }
 
   /** Closes once every run it accepted has finished: for an app replaced by a reload. */

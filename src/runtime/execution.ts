@@ -33,10 +33,16 @@ export interface ExecutionLimits {
 /** The longest delay setTimeout keeps (2^31 - 1 ms). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/** What the layer above hears about one run: called, not awaited, so a run costs no extra promises. */
+export interface ExecutionEvents {
+  /** A replica has begun the function. */
+  started(): void;
+  /** How the run ended; called exactly once. */
+  ended(outcome: ExecutionOutcome): void;
+}
+
 export class Execution {
-  readonly outcome: Promise<ExecutionOutcome>;
   readonly channel: RunChannel;
-  private settle!: (outcome: ExecutionOutcome) => void;
   private settled = false;
   /** Aborts on cancel or at the deadline: stop waiting, or stop running. */
   private readonly stop = new AbortController();
@@ -50,10 +56,9 @@ export class Execution {
     private readonly backend: ReplicaBackend,
     private readonly admission: AdmissionQueue,
     private readonly limits: ExecutionLimits,
-    onStarted: () => void,
+    private readonly events: ExecutionEvents,
   ) {
-    this.outcome = new Promise((resolve) => (this.settle = resolve));
-    this.channel = new RunChannel(onStarted, (n) => this.handle?.credit(n));
+    this.channel = new RunChannel(events.started, (n) => this.handle?.credit(n));
   }
 
   /** Runs it to its end; never rejects. */
@@ -144,7 +149,7 @@ export class Execution {
   private resolve(outcome: ExecutionOutcome): void {
     if (this.settled) return;
     this.settled = true;
-    this.settle(outcome);
+    this.events.ended(outcome);
   }
 
   /** Calls `then` when `signal` aborts (at once if it has), until the run is cleaned up. */

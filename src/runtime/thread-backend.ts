@@ -3,7 +3,7 @@
 
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
+import { MessageChannel, type Worker } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { AppConfig } from '../config/load-config.ts';
 import type { SerializedError } from '../errors.ts';
@@ -83,8 +83,9 @@ export class ThreadBackend implements ReplicaBackend {
         end(message.result);
       }
     });
-    const task: RunTask = { type: 'run', ...request, port: port2 };
-    this.pool.run(task, { transferList: [port2 as MessagePort] }).catch((err: unknown) => {
+    const { runId, projectId, functionName, params, stream } = request;
+    const task: RunTask = { type: 'run', runId, projectId, functionName, params, stream, port: port2 };
+    this.pool.run(task, { transferList: [port2] }).catch((err: unknown) => {
       // Only a replica that died (or was replaced) rejects: user errors come back as results.
       const error = replacedBecause === undefined ? replicaCrashed(err) : replaced(replacedBecause);
       end({ ok: false, error, runTimeMs: performance.now() - sent });

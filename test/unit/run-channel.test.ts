@@ -42,6 +42,16 @@ async function takeAll(channel: RunChannel): Promise<unknown[]> {
   return out;
 }
 
+/** A consumer already waiting on take() with nothing to take: its pending step. */
+async function waitingConsumer(channel: RunChannel): Promise<{ next: Promise<IteratorResult<unknown>> }> {
+  let settled = false;
+  const next = channel.take()[Symbol.asyncIterator]().next();
+  void next.then(() => (settled = true));
+  await flush();
+  expect(settled, 'take() should wait while the buffer is empty').toBe(false);
+  return { next };
+}
+
 describe('RunChannel chunks', () => {
   it('yields chunks from take() in the order they were sent, across messages', async () => {
     const { channel } = newChannel();
@@ -55,15 +65,10 @@ describe('RunChannel chunks', () => {
 
   it('wakes a consumer waiting on an empty buffer when chunks arrive', async () => {
     const { channel } = newChannel();
-    const it = channel.take()[Symbol.asyncIterator]();
-    let step: IteratorResult<unknown> | undefined;
-    const next = it.next().then((s) => (step = s));
-    await flush();
-    expect(step).toBeUndefined();
+    const waiting = await waitingConsumer(channel);
 
     channel.chunks(['first']);
-    await next;
-    expect(step).toEqual({ value: 'first', done: false });
+    expect(await waiting.next).toEqual({ value: 'first', done: false });
   });
 
   it('ends take() after end() only once the buffer is drained', async () => {
@@ -83,15 +88,10 @@ describe('RunChannel chunks', () => {
 
   it('wakes a consumer waiting on an empty buffer when the run ends', async () => {
     const { channel } = newChannel();
-    const it = channel.take()[Symbol.asyncIterator]();
-    let step: IteratorResult<unknown> | undefined;
-    const next = it.next().then((s) => (step = s));
-    await flush();
-    expect(step).toBeUndefined();
+    const waiting = await waitingConsumer(channel);
 
     channel.end(ok);
-    await next;
-    expect(step).toEqual({ value: undefined, done: true });
+    expect(await waiting.next).toEqual({ value: undefined, done: true });
   });
 });
 

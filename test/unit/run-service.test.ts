@@ -119,6 +119,12 @@ function whenRunning(run: Run): Promise<void> {
 /** Lets every pending callback of this turn run. */
 const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
 
+/** Waits for its abort and stops, as a function that honours ctx.signal does. */
+const cooperative = async (_params: unknown, signal: AbortSignal) => {
+  await aborted(signal);
+  throw signal.reason;
+};
+
 describe('RunService: runs that end on their own', () => {
   it('settles a run as success and stores its result, status code and sync flag', async () => {
     const { service, request, ref } = harness({ functions: { echo: async (params) => ({ echo: params }) } });
@@ -369,12 +375,7 @@ describe('RunService: cancel', () => {
 
   it('cancels a running run through its abort signal', async () => {
     const { service, request, ref } = harness({
-      functions: {
-        cooperative: async (_params, signal) => {
-          await aborted(signal);
-          throw signal.reason;
-        },
-      },
+      functions: { cooperative },
     });
     const started = service.start(request('cooperative'));
     await whenRunning(started.run);
@@ -503,12 +504,7 @@ describe('RunService: drain', () => {
 
   it('cancels a run that does not finish within the grace, and returns none when it stops', async () => {
     const { service, request } = harness({
-      functions: {
-        cooperative: async (_params, signal) => {
-          await aborted(signal);
-          throw signal.reason;
-        },
-      },
+      functions: { cooperative },
     });
     const started = service.start(request('cooperative'));
     await whenRunning(started.run);
