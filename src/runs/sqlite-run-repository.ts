@@ -81,8 +81,6 @@ export interface SqliteRunRepositoryOptions {
   log: Logger;
 }
 
-type RunRowWrite = Record<string, string | number | null>;
-
 /**
  * How long writes gather before one commit. Each commit costs far more than a row, so under load
  * this is most of what the store costs the server thread (measured on 2 cores: 134 µs of
@@ -91,22 +89,14 @@ type RunRowWrite = Record<string, string | number | null>;
  */
 const GROUP_COMMIT_MS = 10;
 
-/** A run's writes waiting for the commit: its new row, and the latest of its transitions. */
+/**
+ * A run's writes waiting for the commit: its new record, and its latest change. A change carries
+ * the run's whole state, so the latest replaces the one before and a run costs one row write.
+ */
 interface PendingRunWrite {
-  insert?: RunRowWrite;
-  update?: RunRowWrite;
+  insert?: NewRun;
+  change?: RunChange;
 }
-
-/** The columns a run's row holds until it finishes. */
-const UNFINISHED: RunRowWrite = {
-  status_code: null,
-  started_at: null,
-  completed_at: null,
-  run_time_ms: null,
-  queue_time_ms: null,
-  result: null,
-  error: null,
-};
 
 export class DataDirInUseError extends Error {
   override name = 'DataDirInUseError';
@@ -210,40 +200,14 @@ export class SqliteRunRepository implements RunRepository {
 
   /** A run that starts and ends within one commit's gathering costs one INSERT. */
   insert(run: NewRun): void {
-    this.pendingRuns.set(run.id, {
-      insert: {
-        id: run.id,
-        project_id: run.projectId,
-        app_name: run.appName,
-        function_name: run.functionName,
-        async: run.async ? 1 : 0,
-        status: run.status,
-        created_at: run.createdAt,
-        params: run.paramsJson,
-        webhook_endpoint: run.webhookEndpoint,
-      },
-    });
+    this.pendingRuns.set(run.id, { insert: run });
     this.scheduleFlush();
   }
 
   transition(change: RunChange): void {
-    const fields: RunRowWrite = {
-      id: change.id,
-      status: change.status,
-      started_at: change.startedAt,
-      queue_time_ms: change.queueTimeMs,
-    };
-    const { end } = change;
-    if (end) {
-      fields.status_code = end.statusCode;
-      fields.completed_at = end.completedAt;
-      fields.run_time_ms = end.runTimeMs;
-      fields.result = end.resultJson;
-      fields.error = end.errorJson;
-    }
     const pending = this.pendingRuns.get(change.id);
-    if (pending) pending.update = { ...pending.update, ...fields };
-    else this.pendingRuns.set(change.id, { update: fields });
+    if (pending) pending.change = change;
+    else this.pendingRuns.set(change.id, { change });
     this.scheduleFlush();
   }
 
@@ -328,11 +292,50 @@ export class SqliteRunRepository implements RunRepository {
     }
   }
 
-  private writeRun({ insert, update }: PendingRunWrite): void {
-    if (insert) this.insertRun.run({ ...UNFINISHED, ...insert, ...update });
-    else if (update?.completed_at !== undefined) this.markDone.run(update);
-    else if (update) this.markRunning.run(update);
+  private writeRun({ insert, change }: PendingRunWrite): void {
+    if (insert) this.insertRun.run(insertRow(insert, change));
+    else if (change?.end) this.markDone.run(doneRow(change, change.end));
+    else if (change) {
+      this.markRunning.run({ id: change.id, status: change.status, started_at: change.startedAt, queue_time_ms: change.queueTimeMs });
+    }
   }
+}
+
+/** A new run's row, with its latest state when it changed before its first commit. */
+function insertRow(run: NewRun, change: RunChange | undefined): Record<string, string | number | null> {
+  const end = change?.end;
+  return {
+    id: run.id,
+    project_id: run.projectId,
+    app_name: run.appName,
+    function_name: run.functionName,
+    async: run.async ? 1 : 0,
+    status: change?.status ?? run.status,
+    status_code: end?.statusCode ?? null,
+    created_at: run.createdAt,
+    started_at: change?.startedAt ?? null,
+    completed_at: end?.completedAt ?? null,
+    run_time_ms: end?.runTimeMs ?? null,
+    queue_time_ms: change?.queueTimeMs ?? null,
+    params: run.paramsJson,
+    result: end?.resultJson ?? null,
+    error: end?.errorJson ?? null,
+    webhook_endpoint: run.webhookEndpoint,
+  };
+}
+
+function doneRow(change: RunChange, end: NonNullable<RunChange['end']>): Record<string, string | number | null> {
+  return {
+    id: change.id,
+    status: change.status,
+    status_code: end.statusCode,
+    started_at: change.startedAt,
+    completed_at: end.completedAt,
+    run_time_ms: end.runTimeMs,
+    queue_time_ms: change.queueTimeMs,
+    result: end.resultJson,
+    error: end.errorJson,
+  };
 }
 
 function fromRow(row: RunRow): StoredRun {
