@@ -6,6 +6,8 @@ export const DEFAULTS = {
   host: '127.0.0.1',
   projectId: 'p-local',
   logLevel: 'info',
+  /** The interpreter that runs Python apps' replicas. */
+  python: 'python3',
   /** Largest request body, in bytes (413 past it). */
   bodyLimit: 16 * 1024 * 1024,
   /** Runs per app that may wait for capacity before callers get 429. */

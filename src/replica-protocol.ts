@@ -76,6 +76,44 @@ export const SERVER_MESSAGE_TYPES = ['abort', 'credit'] as const satisfies Reado
 /** How many chunks a replica may send ahead of what the client has taken. */
 export const CHUNK_CREDIT_WINDOW = 128;
 
+// Process replicas (Python apps): one JSON object per line on the child's fd 3, both ways. A process
+// serves several runs at once, so every message about a run carries its `runId`; the rest are about
+// the process itself. The child's stdout and stderr are never the protocol: what user code prints
+// there becomes log lines.
+
+/** Server → process. */
+export type ProcessServerMessage = ({ type: 'run' } & RunRequest) | ({ runId: string } & ServerMessage);
+
+/** A line printed by user code (stdout, stderr or `logging`), with the run it printed for when known. */
+export interface ProcessLogLine {
+  type: 'log';
+  runId: string | null;
+  stream: 'stdout' | 'stderr' | 'logging';
+  /** For `logging` records: debug, info, warning, error or critical. */
+  level?: string;
+  line: string;
+}
+
+/** Process → server. */
+export type ProcessReplicaMessage =
+  /** The app's module is imported (the cold start is over); `pid` names the replica. */
+  | { type: 'ready'; pid: number; python: string }
+  /** The app's module could not be imported; the process exits after this. */
+  | { type: 'failed'; error: SerializedError }
+  | ({ runId: string } & ReplicaMessage)
+  | ProcessLogLine
+  /** The answer to `--inspect`: the module's exports, with a JSON Schema of each function's keyword arguments. */
+  | { type: 'exports'; exports: ExportInfo[] };
+
+export const PROCESS_SERVER_MESSAGE_TYPES = ['run', ...SERVER_MESSAGE_TYPES] as const satisfies ReadonlyArray<ProcessServerMessage['type']>;
+export const PROCESS_REPLICA_MESSAGE_TYPES = [
+  'ready',
+  'failed',
+  ...REPLICA_MESSAGE_TYPES,
+  'log',
+  'exports',
+] as const satisfies ReadonlyArray<ProcessReplicaMessage['type']>;
+
 /** A task for one run, handed to a thread replica with the run's own port (transferred). */
 export interface RunTask extends RunRequest {
   type: 'run';

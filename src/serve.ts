@@ -50,6 +50,8 @@ export interface ServeOptions {
   watch?: boolean;
   /** Where the start-up banner goes (function URLs); nowhere when absent. */
   print?: (line: string) => void;
+  /** The interpreter for Python apps (default python3 on PATH). */
+  python?: string;
   /** cuda, webgpu or cpu: overrides the provider [cerebrium.hardware].compute picks for model sessions. */
   executionProvider?: string;
 }
@@ -75,6 +77,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     maxQueue: options.maxQueue ?? DEFAULTS.maxQueue,
     abortGraceMs: options.abortGraceMs ?? DEFAULTS.abortGraceMs,
     executionProvider: options.executionProvider,
+    python: options.python ?? DEFAULTS.python,
+    log: logger,
   });
   const warnings = await registry.loadConfigs(options.appDirs);
   for (const warning of warnings) logger.warn(warning);

@@ -15,6 +15,7 @@ const DEFAULT_OF: Record<string, keyof typeof DEFAULTS> = {
   '--abort-grace-ms': 'abortGraceMs',
   '--body-limit': 'bodyLimit',
   '--data-dir': 'dataDir',
+  '--python': 'python',
   '--webhook-retry-delay-ms': 'webhookRetryDelayMs',
   '--shutdown-grace-ms': 'shutdownGraceMs',
 };

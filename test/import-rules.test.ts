@@ -18,6 +18,8 @@ const LAYERS: Record<string, number> = {
   apps: 5,
   runtime: 4,
   worker: 3,
+  // The replica program of Python apps (bridge.py): it imports nothing of src, like src/worker it is what runs in a replica.
+  python: 3,
   // What user code imports inside a replica: the public API, then the models it offers.
   'index.ts': 2,
   models: 1,

@@ -2,11 +2,16 @@
 // Loading has two steps so the server can listen (and answer /health) while apps load:
 // configs first (fast, and a bad one stops start-up), then each app's function list.
 import { resolve } from 'node:path';
+import type { Logger } from 'pino';
+import { appEnvironment } from '../config/app-env.ts';
 import { type AppConfig, loadAppConfig } from '../config/load-config.ts';
 import type { ExportInfo } from '../replica-protocol.ts';
 import { AppRuntime, type RuntimeOptions } from '../runtime/app-runtime.ts';
-import { findAppModules } from './app-modules.ts';
+import { ProcessBackend } from '../runtime/process-backend.ts';
+import { inspectPythonApp } from '../runtime/python-process.ts';
+import { findAppEntry } from './app-modules.ts';
 import { compileParamsValidator, type ParamsValidator } from './params-validator.ts';
+import { pythonVersionWarning } from './python-version.ts';
 import { type FunctionDirectory, publicFunctions, type ResolvedFunction, resolveFunction } from './resolve-function.ts';
 
 export interface AppFunction extends ExportInfo {
@@ -20,12 +25,19 @@ export interface LoadedApp {
   runtime: AppRuntime;
 }
 
+export interface AppRegistryOptions extends RuntimeOptions {
+  /** The interpreter for Python apps (`python3`, or --python). */
+  python: string;
+  /** Where Python apps' output and replica troubles are logged. */
+  log: Logger;
+}
+
 export class AppRegistry implements FunctionDirectory {
   private readonly apps = new Map<string, LoadedApp>();
   private configs: AppConfig[] = [];
   private loaded = false;
 
-  constructor(private readonly options: RuntimeOptions) {}
+  constructor(private readonly options: AppRegistryOptions) {}
 
   /** Reads and validates every app's cerebrium.toml. Returns the unknown-key warnings. */
   async loadConfigs(appDirs: string[]): Promise<string[]> {
@@ -53,22 +65,38 @@ export class AppRegistry implements FunctionDirectory {
   }
 
   private async loadApp(config: AppConfig): Promise<LoadedApp> {
-    const modules = await findAppModules(config.dir);
-    const replicaData = AppRuntime.replicaData(config, modules, this.options);
-    const exports = await AppRuntime.inspect(replicaData);
+    const entry = await findAppEntry(config.dir);
+    const { exports, runtime } = entry.kind === 'python' ? await this.pythonApp(config) : await this.nodeApp(config, entry.modules);
     const functions = new Map<string, AppFunction>();
     for (const info of exports) {
       const fn: AppFunction = { ...info };
       if (info.paramsSchema) fn.validateParams = compileParamsValidator(info.paramsSchema);
       functions.set(info.name, fn);
     }
-    const runtime = AppRuntime.withThreads(config, replicaData, this.options);
     // An app whose replicas cannot start fails to load, as one whose modules cannot be imported does.
     await runtime.started.catch(async (err: unknown) => {
       await runtime.close();
       throw err;
     });
     return { config, functions, runtime };
+  }
+
+  /** TypeScript and JavaScript: inspected in a throwaway thread, run in worker threads. */
+  private async nodeApp(config: AppConfig, modules: string[]): Promise<{ exports: ExportInfo[]; runtime: AppRuntime }> {
+    const replicaData = AppRuntime.replicaData(config, modules, this.options);
+    const exports = await AppRuntime.inspect(replicaData);
+    return { exports, runtime: AppRuntime.withThreads(config, replicaData, this.options) };
+  }
+
+  /** Python (main.py): inspected in a throwaway process, run in one process per replica. */
+  private async pythonApp(config: AppConfig): Promise<{ exports: ExportInfo[]; runtime: AppRuntime }> {
+    const { python, log } = this.options;
+    const warning = await pythonVersionWarning(config, python);
+    if (warning) log.warn({ app: config.name }, warning);
+    const env = appEnvironment(config, this.options.projectId);
+    const exports = await inspectPythonApp({ python, appDir: config.dir, env, log });
+    const backend = new ProcessBackend({ python, appName: config.name, appDir: config.dir, env, scaling: config.scaling, log });
+    return { exports, runtime: new AppRuntime(config, backend, this.options) };
   }
 
   /**

@@ -1,11 +1,11 @@
-// `serve --watch`: reloads an app when what defines it changes — cerebrium.toml, .env, main.*, and the
+// `serve --watch`: reloads an app when what defines it changes — cerebrium.toml, .env, main.*, any .py, and the
 // functions/ and models/ folders. Changes are gathered for a moment, so saving several files (or
 // an editor's write-then-rename) is one reload.
 import { existsSync, type FSWatcher, watch } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { AppRegistry } from './app-registry.ts';
 
-const TOP_LEVEL = /^(cerebrium\.toml|\.env|main\.(ts|mts|js|mjs))$/;
+const TOP_LEVEL = /^(cerebrium\.toml|\.env|main\.(ts|mts|js|mjs)|[^/]+\.py)$/;
 const WATCHED_FOLDERS = ['functions', 'models'];
 const SETTLE_MS = 150;
 

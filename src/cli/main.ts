@@ -27,6 +27,7 @@ Options:
   --execution-provider cuda|webgpu|cpu
                      where ONNX model sessions run, instead of what [cerebrium.hardware].compute
                      picks (GPU: cuda, then webgpu, then cpu; "CPU": cpu); one that fails falls back
+  --python PATH      the interpreter for Python apps (main.py) (default ${D.python})
   --data-dir DIR     every run is kept in DIR/runs.sqlite (default ${D.dataDir})
   --webhook-retry-delay-ms MS
                      wait between the 3 attempts of a ?webhookEndpoint= delivery (default ${D.webhookRetryDelayMs})
@@ -94,6 +95,7 @@ async function serve(argv: string[]): Promise<number> {
         'jwt-public-key': { type: 'string' },
         jwks: { type: 'string' },
         'data-dir': { type: 'string' },
+        python: { type: 'string' },
         'insecure-skip-signature': { type: 'boolean' },
         'webhook-retry-delay-ms': { type: 'string' },
         watch: { type: 'boolean' },
@@ -128,6 +130,7 @@ async function serve(argv: string[]): Promise<number> {
         insecureSkipSignature: values['insecure-skip-signature'],
       },
       dataDir: values['data-dir'] ?? D.dataDir,
+      python: values.python ?? D.python,
       webhookRetryDelayMs: intOption('webhook-retry-delay-ms', values['webhook-retry-delay-ms'], D.webhookRetryDelayMs),
       watch: values.watch ?? false,
       shutdownGraceMs: intOption('shutdown-grace-ms', values['shutdown-grace-ms'], D.shutdownGraceMs),

@@ -3,6 +3,10 @@
 // message's JSON text is pinned here exactly, key order included.
 import { describe, expect, it } from 'vitest';
 import {
+  PROCESS_REPLICA_MESSAGE_TYPES,
+  PROCESS_SERVER_MESSAGE_TYPES,
+  type ProcessReplicaMessage,
+  type ProcessServerMessage,
   REPLICA_MESSAGE_TYPES,
   type ReplicaMessage,
   type RunResult,
@@ -148,4 +152,58 @@ describe('RunResult', () => {
     );
     expect(structuredClone(result)).toEqual(result);
   });
+});
+
+/** One sample of every line a process replica (src/python/bridge.py) writes, with its exact text. */
+const processReplicaSamples: Record<ProcessReplicaMessage['type'], [ProcessReplicaMessage, string]> = {
+  ready: [{ type: 'ready', pid: 4242, python: '3.11.2' }, '{"type":"ready","pid":4242,"python":"3.11.2"}'],
+  failed: [
+    { type: 'failed', error: { name: 'ModuleNotFoundError', message: "No module named 'torch'" } },
+    '{"type":"failed","error":{"name":"ModuleNotFoundError","message":"No module named \'torch\'"}}',
+  ],
+  started: [{ type: 'started', runId: 'r1', replica: 4242 }, '{"type":"started","runId":"r1","replica":4242}'],
+  chunks: [{ type: 'chunks', runId: 'r1', data: ['Hel', { token: 'lo' }] }, '{"type":"chunks","runId":"r1","data":["Hel",{"token":"lo"}]}'],
+  end: [
+    { type: 'end', runId: 'r1', result: { ok: false, error: { name: 'ValueError', message: 'bad' }, runTimeMs: 1.5 } },
+    '{"type":"end","runId":"r1","result":{"ok":false,"error":{"name":"ValueError","message":"bad"},"runTimeMs":1.5}}',
+  ],
+  log: [
+    { type: 'log', runId: 'r1', stream: 'logging', level: 'warning', line: 'low memory' },
+    '{"type":"log","runId":"r1","stream":"logging","level":"warning","line":"low memory"}',
+  ],
+  exports: [
+    { type: 'exports', exports: [{ name: 'predict', file: 'main.py', kind: 'function', paramsSchema: { type: 'object' } }] },
+    '{"type":"exports","exports":[{"name":"predict","file":"main.py","kind":"function","paramsSchema":{"type":"object"}}]}',
+  ],
+};
+
+/** One sample of every line the server writes to a process replica. */
+const processServerSamples: Record<ProcessServerMessage['type'], [ProcessServerMessage, string]> = {
+  run: [
+    { type: 'run', runId: 'r1', projectId: 'p-1', functionName: 'predict', params: { text: 'hi' }, stream: 'raw' },
+    '{"type":"run","runId":"r1","projectId":"p-1","functionName":"predict","params":{"text":"hi"},"stream":"raw"}',
+  ],
+  abort: [
+    { type: 'abort', runId: 'r1', reason: 'The caller disconnected' },
+    '{"type":"abort","runId":"r1","reason":"The caller disconnected"}',
+  ],
+  credit: [{ runId: 'r1', type: 'credit', n: 32 }, '{"runId":"r1","type":"credit","n":32}'],
+};
+
+describe('process replica lines', () => {
+  it('lists every message type a process replica writes, and no other', () => {
+    expect(sorted(PROCESS_REPLICA_MESSAGE_TYPES)).toEqual(sorted(Object.keys(processReplicaSamples)));
+  });
+
+  it('lists every message type the server writes to a process replica, and no other', () => {
+    expect(sorted(PROCESS_SERVER_MESSAGE_TYPES)).toEqual(sorted(Object.keys(processServerSamples)));
+  });
+
+  it.each(Object.entries({ ...processReplicaSamples, ...processServerSamples }))(
+    'writes "%s" as one exact JSON line',
+    (_type, [sample, line]) => {
+      expect(JSON.stringify(sample)).toBe(line);
+      expect(JSON.parse(line)).toEqual(sample);
+    },
+  );
 });
