@@ -263,7 +263,14 @@ describe.skipIf(!hasPython3)('Python apps', () => {
       expect(after.body.result).not.toBe(before);
     });
 
-    it('a call that finds no live replica waits for a new process to import main.py, and that wait is its queue time', async () => {
+    it('a warm replica (min_replicas) that dies is started again without waiting for a call', async () => {
+      await call('exits');
+      const replicas = async () =>
+        ((await (await fetch(`${server.url}/ready`)).json()) as { apps: Record<string, { replicas: number }> }).apps[APP].replicas;
+      expect(await until(replicas, (n) => n === 1)).toBe(1);
+    });
+
+    it('a call that arrives while a new process imports main.py waits for it, and that wait is its queue time', async () => {
       await call('exits');
       const sent = Date.now();
       const { res, body } = await call<number>('imported_at');

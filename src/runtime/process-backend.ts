@@ -26,7 +26,6 @@ export interface ProcessBackendOptions {
 interface RunSlot {
   listener: RunListener;
   sse: boolean;
-  sent: number;
   /** Set when the run's replica is being replaced: its end says so. */
   replacedBecause?: string;
 }
@@ -69,7 +68,7 @@ export class ProcessBackend implements ReplicaBackend {
 
   run(request: RunRequest, listener: RunListener): RunHandle {
     const replica = this.replicaWithRoom();
-    const slot: RunSlot = { listener, sse: request.stream === 'sse', sent: 0 };
+    const slot: RunSlot = { listener, sse: request.stream === 'sse' };
     replica.stayAwake();
     replica.runs.set(request.runId, slot);
     // The bridge sends raw values; SSE framing is done here, by the same rules as for thread replicas.
@@ -122,7 +121,6 @@ export class ProcessBackend implements ReplicaBackend {
     if (message.type === 'started') {
       slot.listener.started();
     } else if (message.type === 'chunks') {
-      slot.sent += message.data.length;
       slot.listener.chunks(slot.sse ? message.data.map(toSseFrame) : message.data);
     } else if (message.type === 'end') {
       replica.runs.delete(runId);
@@ -134,6 +132,8 @@ export class ProcessBackend implements ReplicaBackend {
   /** The process is gone: each run it held ends, with the reason. */
   private onExit(replica: Replica, error: SerializedError): void {
     this.retire(replica);
+    // min_replicas are kept warm: one that died is started again at once, not on the next call.
+    if (!this.stopping && this.replicas.length < this.options.scaling.minReplicas && replica.process.wasReady) this.spawn();
     for (const [runId, slot] of replica.runs) {
       replica.runs.delete(runId);
       const ended = slot.replacedBecause === undefined ? error : { name: 'ReplicaReplaced', message: slot.replacedBecause, crashed: true };

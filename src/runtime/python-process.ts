@@ -45,6 +45,7 @@ export class PythonProcess extends EventEmitter<PythonProcessEvents> {
   private readonly child: ChildProcess;
   private readonly channel: Duplex;
   private exited = false;
+  private imported = false;
 
   constructor(private readonly options: PythonProcessOptions) {
     super();
@@ -63,8 +64,10 @@ export class PythonProcess extends EventEmitter<PythonProcessEvents> {
     readLines(this.channel, (line) => {
       const message = parseLine(line);
       if (!message) return this.options.log.warn({ line }, 'python replica sent a line that is not protocol');
-      if (message.type === 'ready') onReady();
-      else if (message.type === 'failed') importError = message.error;
+      if (message.type === 'ready') {
+        this.imported = true;
+        onReady();
+      } else if (message.type === 'failed') importError = message.error;
       else if (message.type === 'log') this.logLine(message.runId, message.stream, message.line, message.level);
       else if ('runId' in message) this.emit('run', message.runId, message as ReplicaMessage);
     });
@@ -83,6 +86,11 @@ export class PythonProcess extends EventEmitter<PythonProcessEvents> {
       gone({ name: 'ReplicaCrashed', message: `Could not start ${options.python}: ${err.message} (use --python PATH)`, crashed: true }),
     );
     this.child.on('exit', (code, signal) => gone(importError ? importFailed(importError) : processExited(code, signal)));
+  }
+
+  /** Whether the app was ever imported: a process that could not import it is not restarted by itself. */
+  get wasReady(): boolean {
+    return this.imported;
   }
 
   get pid(): number | undefined {
