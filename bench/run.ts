@@ -2,16 +2,20 @@
 // the same run, on loopback, and writes bench/RESULTS.md and bench/results.json (a --quick run writes
 // bench/RESULTS-quick.md and bench/results-quick.json instead, which are not committed).
 // Every server under test is its own process; the load comes from this one.
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
 import autocannon from 'autocannon';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { meanPoolNormalized } from '../src/models/pooling.ts';
 import { ensureDemoModel } from '../src/models/stand-ins/demo-models.ts';
 import { WordPieceTokenizer } from '../src/models/wordpiece.ts';
-import { dataDir, root, rssMb, startProcess, stopProcess } from './processes.ts';
+import { dataDir, root, rssMb, type Server, startProcess, stopProcess } from './processes.ts';
 
 const quick = process.argv.includes('--quick');
 const outputs = quick ? { markdown: 'RESULTS-quick.md', json: 'results-quick.json' } : { markdown: 'RESULTS.md', json: 'results.json' };
@@ -21,9 +25,14 @@ const CONNECTIONS = 50;
 const STREAM_CHUNKS = 10_000;
 const MEMORY_CALLS = quick ? 20_000 : 100_000;
 const LATENCY_CALLS = quick ? 500 : 2_000;
+/** Calls of hello() timed by each run of the bare Python loop. */
+const PYTHON_LOOP_CALLS = 1_000_000;
 
 const benchApp = join(root, 'bench/apps/trivial');
 const coldApp = join(root, 'bench/apps/cold');
+const pythonApp = join(root, 'bench/apps/python-trivial');
+const pythonColdApp = join(root, 'bench/apps/python-cold');
+const bridge = join(root, 'src/python/bridge.py');
 
 interface LoadFigures {
   rps: number;
@@ -83,11 +92,17 @@ async function readStream(url: string): Promise<StreamFigures> {
 }
 
 async function timedCall(url: string): Promise<number> {
+  return (await timedRun(url)).ms;
+}
+
+/** A sync call's round trip, and its run id (for the runs API). */
+async function timedRun(url: string): Promise<{ ms: number; runId: string }> {
   const started = performance.now();
   const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
-  await res.arrayBuffer();
-  if (res.status !== 200) throw new Error(`${url}: ${res.status}`);
-  return performance.now() - started;
+  const body = await res.text();
+  const ms = performance.now() - started;
+  if (res.status !== 200) throw new Error(`${url}: ${res.status} ${body}`);
+  return { ms, runId: res.headers.get('x-request-id') ?? (JSON.parse(body) as { run_id: string }).run_id };
 }
 
 interface Spread {
@@ -95,6 +110,10 @@ interface Spread {
   median: number;
   max: number;
 }
+
+/** Two decimals, or two significant digits below 0.1 (the bare Python loop's µs per call). */
+const num = (v: number) => (v !== 0 && Math.abs(v) < 0.1 ? v.toPrecision(2) : v.toFixed(2));
+const fmt = (s: Spread) => `${num(s.median)} (${num(s.min)}–${num(s.max)})`;
 
 function spread(values: number[]): Spread {
   const sorted = [...values].sort((a, b) => a - b);
@@ -116,7 +135,6 @@ function addRow(measure: string, unit: string, emulator: number[], baseline: num
   const e = spread(emulator);
   const b = spread(baseline);
   rows.push({ measure, unit, emulator: e, baseline: b, baselineName, ratio: e.median / b.median });
-  const fmt = (s: Spread) => `${s.median.toFixed(2)} (${s.min.toFixed(2)}–${s.max.toFixed(2)})`;
   console.log(`${measure}: emulator ${fmt(e)} ${unit} | ${baselineName} ${fmt(b)} | ratio ${(e.median / b.median).toFixed(3)}`);
 }
 
@@ -243,6 +261,180 @@ async function benchColdStart(): Promise<void> {
   }
 }
 
+/** The interpreter the Python rows use: python3's own executable (not a pyenv shim), or none. */
+function pythonExecutable(): string | undefined {
+  const found = spawnSync(process.env.BENCH_PYTHON ?? 'python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' });
+  return found.status === 0 ? found.stdout.trim() : undefined;
+}
+
+function serveArgs(name: string, app: string, python?: string): string[] {
+  const args = [join(root, 'bin/cerebrium-local.mjs'), 'serve', app, '--log-level', 'info', '--data-dir', dataDir(name)];
+  return python ? [...args, '--python', python] : args;
+}
+
+/** µs per call of hello() called in-process by a bare Python loop (bench/python-loop.py). */
+function pythonLoopMicros(python: string): number {
+  const ran = spawnSync(python, [join(root, 'bench/python-loop.py'), pythonApp, String(PYTHON_LOOP_CALLS)], { encoding: 'utf8' });
+  if (ran.status !== 0) throw new Error(`bench/python-loop.py failed: ${ran.stderr}`);
+  return (JSON.parse(ran.stdout) as { perCallUs: number }).perCallUs;
+}
+
+/** The trivial Python function through the emulator, against the trivial TypeScript one and a bare Python loop. */
+async function benchPython(python: string): Promise<void> {
+  const ts = await startProcess('python-ts', serveArgs('python-ts', benchApp));
+  const py = await startProcess('python', serveArgs('python', pythonApp, python));
+  try {
+    const tsUrl = `${ts.url}/v4/p-bench/bench/hello`;
+    const pyUrl = `${py.url}/v4/p-bench/python-bench/hello`;
+    await load(tsUrl, { seconds: 1 });
+    await load(pyUrl, { seconds: 1 });
+    const sync = { py: [] as LoadFigures[], ts: [] as LoadFigures[] };
+    const latency = { py: [] as Array<{ p50: number; p99: number }>, ts: [] as Array<{ p50: number; p99: number }> };
+    const loop: number[] = [];
+    for (let rep = 0; rep < REPS; rep += 1) {
+      sync.ts.push(await load(tsUrl));
+      sync.py.push(await load(pyUrl));
+      latency.ts.push(await latencies(tsUrl, LATENCY_CALLS));
+      latency.py.push(await latencies(pyUrl, LATENCY_CALLS));
+      loop.push(pythonLoopMicros(python));
+    }
+    const errors = [...sync.py, ...sync.ts].reduce((n, f) => n + f.errors, 0);
+    if (errors > 0) console.warn(`python sync load saw ${errors} errors`);
+    const tsName = 'TypeScript trivial function, same emulator build';
+    addRow(
+      'Python sync invoke, trivial function: throughput',
+      'req/s',
+      sync.py.map((f) => f.rps),
+      sync.ts.map((f) => f.rps),
+      tsName,
+    );
+    addRow(
+      'Python sync invoke, one connection: p50 latency',
+      'ms',
+      latency.py.map((f) => f.p50),
+      latency.ts.map((f) => f.p50),
+      tsName,
+    );
+    addRow(
+      'Python sync invoke, one connection: p99 latency',
+      'ms',
+      latency.py.map((f) => f.p99),
+      latency.ts.map((f) => f.p99),
+      tsName,
+    );
+    addRow(
+      'Python sync invoke, one connection: p50 latency',
+      'µs',
+      latency.py.map((f) => f.p50 * 1000),
+      loop,
+      `bare Python loop calling hello() in-process (per call, ${PYTHON_LOOP_CALLS.toLocaleString('en')} calls)`,
+    );
+  } finally {
+    await stopProcess(py);
+    await stopProcess(ts);
+  }
+}
+
+/** ms from spawning a command to its exit. */
+async function timedExit(command: string, args: string[]): Promise<number> {
+  const started = performance.now();
+  const child = spawn(command, args, { stdio: 'ignore' });
+  const [code] = (await once(child, 'exit')) as [number | null];
+  if (code !== 0) throw new Error(`${command} ${args.join(' ')} exited with ${code}`);
+  return performance.now() - started;
+}
+
+/** ms from spawning src/python/bridge.py (as the server does, without a server) to its `ready` line on fd 3. */
+async function bridgeSpawnToReady(python: string, app: string, env: Record<string, string>): Promise<number> {
+  const started = performance.now();
+  const child = spawn(python, ['-u', bridge, 'serve', app, '1'], {
+    cwd: app,
+    env: { ...process.env, ...env, PYTHONUNBUFFERED: '1' },
+    stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
+  });
+  const exited = once(child, 'exit');
+  try {
+    for await (const line of createInterface({ input: child.stdio[3] as Readable, crlfDelay: Number.POSITIVE_INFINITY })) {
+      if ((JSON.parse(line) as { type?: string }).type === 'ready') return performance.now() - started;
+    }
+    throw new Error(`${bridge} ended before it was ready`);
+  } finally {
+    child.kill('SIGKILL');
+    await exited;
+  }
+}
+
+/** A finished run's queue time (ms from arrival to running), from the runs API. */
+async function queueTimeMs(server: Server, app: string, runId: string): Promise<number> {
+  for (let tries = 0; tries < 100; tries += 1) {
+    const res = await fetch(`${server.url}/v2/projects/p-bench/apps/p-bench-${app}/runs/${runId}`);
+    if (res.ok) {
+      const { item } = (await res.json()) as { item: { queueTimeMs: number | null } };
+      if (item.queueTimeMs !== null) return item.queueTimeMs;
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`run ${runId} has no queue time`);
+}
+
+interface ColdFigures {
+  coldQueue: number[];
+  warmQueue: number[];
+  coldTrip: number[];
+  warmTrip: number[];
+}
+
+/** First call to bench/apps/python-cold with no replica (a new process imports main.py), then a warm one. */
+async function pythonColdCalls(python: string, importSleepS: string): Promise<ColdFigures> {
+  const name = `python-cold-${importSleepS}`;
+  const server = await startProcess(name, serveArgs(name, pythonColdApp, python), { BENCH_IMPORT_SLEEP_S: importSleepS });
+  const url = `${server.url}/v4/p-bench/python-cold/hello`;
+  const replicas = async () =>
+    ((await (await fetch(`${server.url}/ready`)).json()) as { apps: { 'python-cold': { replicas: number } } }).apps['python-cold'].replicas;
+  const figures: ColdFigures = { coldQueue: [], warmQueue: [], coldTrip: [], warmTrip: [] };
+  try {
+    for (let rep = 0; rep < REPS; rep += 1) {
+      const deadline = Date.now() + 15_000;
+      while ((await replicas()) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      const cold = await timedRun(url);
+      const warm = await timedRun(url);
+      figures.coldTrip.push(cold.ms);
+      figures.warmTrip.push(warm.ms);
+      figures.coldQueue.push(await queueTimeMs(server, 'python-cold', cold.runId));
+      figures.warmQueue.push(await queueTimeMs(server, 'python-cold', warm.runId));
+    }
+    return figures;
+  } finally {
+    await stopProcess(server);
+  }
+}
+
+/** A Python replica's cold start, broken down: interpreter start, the bridge's own start, the app's import, dispatch. */
+async function benchPythonColdStart(python: string): Promise<void> {
+  const interpreter: number[] = [];
+  const bridgeReady = { none: [] as number[], sleep: [] as number[] };
+  for (let rep = 0; rep < REPS; rep += 1) {
+    interpreter.push(await timedExit(python, ['-c', 'pass']));
+    bridgeReady.none.push(await bridgeSpawnToReady(python, pythonColdApp, { BENCH_IMPORT_SLEEP_S: '0' }));
+    bridgeReady.sleep.push(await bridgeSpawnToReady(python, pythonColdApp, { BENCH_IMPORT_SLEEP_S: '0.2' }));
+  }
+  const none = await pythonColdCalls(python, '0');
+  const sleep = await pythonColdCalls(python, '0.2');
+  const label = (s: string) => `Python cold call, import sleeping ${s}: queue time`;
+  addRow(label('0 s'), 'ms', none.coldQueue, interpreter, '`python3 -c pass`, spawn to exit (interpreter start)');
+  addRow(label('0 s'), 'ms', none.coldQueue, bridgeReady.none, 'bridge spawn → `ready`, no server, same app');
+  addRow(label('0.2 s'), 'ms', sleep.coldQueue, none.coldQueue, 'the same call, import sleeping 0 s');
+  addRow(label('0.2 s'), 'ms', sleep.coldQueue, bridgeReady.sleep, 'bridge spawn → `ready`, no server, same app');
+  addRow(label('0.2 s'), 'ms', sleep.coldQueue, sleep.warmQueue, 'warm call to the same replica: queue time');
+  addRow(
+    'Python cold call, import sleeping 0.2 s: round trip',
+    'ms',
+    sleep.coldTrip,
+    sleep.warmTrip,
+    'warm call to the same replica: round trip',
+  );
+}
+
 /** 32 different single sentences of about 16 tokens, as a chat app's embedding calls would send. */
 const SENTENCES = Array.from(
   { length: 32 },
@@ -326,7 +518,6 @@ function machine(): Record<string, string | number> {
 function writeResults(info: Record<string, string | number>): void {
   const json = { machine: info, repetitions: REPS, loadSeconds: LOAD_SECONDS, connections: CONNECTIONS, rows };
   writeFileSync(join(root, `bench/${outputs.json}`), `${JSON.stringify(json, null, 2)}\n`);
-  const fmt = (s: Spread) => `${s.median.toFixed(2)} (${s.min.toFixed(2)}–${s.max.toFixed(2)})`;
   const lines = [
     '# Benchmark results',
     '',
@@ -351,6 +542,16 @@ function writeResults(info: Record<string, string | number>): void {
     '  (models/README.md: BERT interface, 32 hidden units, so the model itself is cheap and the figures weigh the',
     '  serving path heavily); the baseline tokenises, runs and pools the same sentences with a raw onnxruntime',
     `  session (${cpus().length} intra-op threads) in the bench process.`,
+    '- Python rows: bench/apps/python-trivial (`def hello(): return {"ok": True}`, one python3 process per replica',
+    '  through src/python/bridge.py, scaled like the TypeScript app) against the TypeScript trivial function served by a',
+    '  second emulator process in the same run, and against bench/python-loop.py, which imports the same main.py and',
+    `  times ${PYTHON_LOOP_CALLS.toLocaleString('en')} calls of hello() in a bare loop (µs per call, loop included).`,
+    "  The interpreter is python3's own executable (`sys.executable`, not a pyenv shim; BENCH_PYTHON to pick another).",
+    '- Python cold start: bench/apps/python-cold (min_replicas = 0, cooldown = 1 s), whose import sleeps',
+    '  BENCH_IMPORT_SLEEP_S (0 or 0.2 s). Queue time is `queueTimeMs` from the runs API: arrival to running, so for',
+    "  a cold call it holds the process spawn, the interpreter start, the bridge's own imports and main.py's import.",
+    '  "bridge spawn → `ready`" starts src/python/bridge.py the way the server does, from the bench process with no',
+    '  server, and stops at its `ready` line.',
     '',
   ];
   writeFileSync(join(root, `bench/${outputs.markdown}`), lines.join('\n'));
@@ -358,7 +559,7 @@ function writeResults(info: Record<string, string | number>): void {
 
 const info = machine();
 console.log(`bench: ${JSON.stringify(info)}`);
-// `--only=sync,cold,embed` runs some parts (while developing); RESULTS.md is only written by a full run.
+// `--only=sync,cold,embed,python,python-cold` runs some parts (while developing); RESULTS.md is only written by a full run.
 const only = process.argv
   .find((a) => a.startsWith('--only='))
   ?.slice('--only='.length)
@@ -367,5 +568,13 @@ const wanted = (part: string) => !only || only.includes(part);
 if (wanted('sync')) await benchSyncAndStreams();
 if (wanted('cold')) await benchColdStart();
 if (wanted('embed')) await benchEmbeddings();
-if (!only) writeResults(info);
-console.log(`wrote bench/${outputs.markdown} and bench/${outputs.json}`);
+if (wanted('python') || wanted('python-cold')) {
+  const python = pythonExecutable();
+  if (!python) console.warn('bench: no python3 (or BENCH_PYTHON) to run, so no Python rows');
+  else if (wanted('python')) await benchPython(python);
+  if (python && wanted('python-cold')) await benchPythonColdStart(python);
+}
+if (!only) {
+  writeResults(info);
+  console.log(`wrote bench/${outputs.markdown} and bench/${outputs.json}`);
+}
