@@ -52,6 +52,11 @@ export interface ServeOptions {
   print?: (line: string) => void;
   /** The interpreter for Python apps (default python3 on PATH). */
   python?: string;
+  /**
+   * Install each Python app's [cerebrium.dependencies.pip] into a virtual environment of its own,
+   * `<dataDir>/venvs/<app>-<hash>` (dataDir defaulting to .cerebrium-local), and run the app on it.
+   */
+  installDeps?: boolean;
   /** cuda, webgpu or cpu: overrides the provider [cerebrium.hardware].compute picks for model sessions. */
   executionProvider?: string;
 }
@@ -79,6 +84,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     executionProvider: options.executionProvider,
     python: options.python ?? DEFAULTS.python,
     log: logger,
+    installDeps: options.installDeps ? { dataDir: options.dataDir ?? DEFAULTS.dataDir } : undefined,
   });
   const warnings = await registry.loadConfigs(options.appDirs);
   for (const warning of warnings) logger.warn(warning);

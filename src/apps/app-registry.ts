@@ -11,7 +11,8 @@ import { ProcessBackend } from '../runtime/process-backend.ts';
 import { inspectPythonApp } from '../runtime/python-process.ts';
 import { findAppEntry } from './app-modules.ts';
 import { compileParamsValidator, type ParamsValidator } from './params-validator.ts';
-import { pythonVersionWarning } from './python-version.ts';
+import { prepareVenv } from './python-deps.ts';
+import { findInterpreter, pythonVersionWarning } from './python-interpreter.ts';
 import { type FunctionDirectory, publicFunctions, type ResolvedFunction, resolveFunction } from './resolve-function.ts';
 
 export interface AppFunction extends ExportInfo {
@@ -30,6 +31,11 @@ export interface AppRegistryOptions extends RuntimeOptions {
   python: string;
   /** Where Python apps' output and replica troubles are logged. */
   log: Logger;
+  /**
+   * --install-deps: install each Python app's [cerebrium.dependencies.pip] into a virtual environment
+   * of its own under `<dataDir>/venvs`, and run the app on it. Nothing is installed when absent.
+   */
+  installDeps?: { dataDir: string };
 }
 
 export class AppRegistry implements FunctionDirectory {
@@ -90,9 +96,16 @@ export class AppRegistry implements FunctionDirectory {
 
   /** Python (main.py): inspected in a throwaway process, run in one process per replica. */
   private async pythonApp(config: AppConfig): Promise<{ exports: ExportInfo[]; runtime: AppRuntime }> {
-    const { python, log } = this.options;
-    const warning = await pythonVersionWarning(config, python);
+    const { log, installDeps } = this.options;
+    const interpreter = await findInterpreter(this.options.python, config.dir);
+    const warning = pythonVersionWarning(config, this.options.python, interpreter);
     if (warning) log.warn({ app: config.name }, warning);
+    let python = interpreter.executable;
+    if (installDeps) {
+      // Other venvs of this app are removed at start-up only: during a reload the old code still runs on its own.
+      const venv = await prepareVenv(config, { python, dataDir: installDeps.dataDir, log, prune: !this.apps.has(config.name) });
+      if (venv) python = venv.python;
+    }
     const env = appEnvironment(config, this.options.projectId);
     const exports = await inspectPythonApp({ python, appDir: config.dir, env, log });
     const backend = new ProcessBackend({ python, appName: config.name, appDir: config.dir, env, scaling: config.scaling, log });

@@ -28,6 +28,9 @@ Options:
                      where ONNX model sessions run, instead of what [cerebrium.hardware].compute
                      picks (GPU: cuda, then webgpu, then cpu; "CPU": cpu); one that fails falls back
   --python PATH      the interpreter for Python apps (main.py) (default ${D.python})
+  --install-deps     install each Python app's [cerebrium.dependencies.pip] into a virtual environment
+                     of its own, DATA_DIR/venvs/<app>-<hash>, reused while the table and the interpreter
+                     are unchanged, and run the app on it (apt and conda packages are only named in a warning)
   --data-dir DIR     every run is kept in DIR/runs.sqlite (default ${D.dataDir})
   --webhook-retry-delay-ms MS
                      wait between the 3 attempts of a ?webhookEndpoint= delivery (default ${D.webhookRetryDelayMs})
@@ -96,6 +99,7 @@ async function serve(argv: string[]): Promise<number> {
         jwks: { type: 'string' },
         'data-dir': { type: 'string' },
         python: { type: 'string' },
+        'install-deps': { type: 'boolean' },
         'insecure-skip-signature': { type: 'boolean' },
         'webhook-retry-delay-ms': { type: 'string' },
         watch: { type: 'boolean' },
@@ -131,6 +135,7 @@ async function serve(argv: string[]): Promise<number> {
       },
       dataDir: values['data-dir'] ?? D.dataDir,
       python: values.python ?? D.python,
+      installDeps: values['install-deps'] ?? false,
       webhookRetryDelayMs: intOption('webhook-retry-delay-ms', values['webhook-retry-delay-ms'], D.webhookRetryDelayMs),
       watch: values.watch ?? false,
       shutdownGraceMs: intOption('shutdown-grace-ms', values['shutdown-grace-ms'], D.shutdownGraceMs),

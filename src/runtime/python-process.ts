@@ -172,7 +172,10 @@ function parseLine(line: string): ProcessReplicaMessage | undefined {
 }
 
 function importFailed(error: SerializedError): SerializedError {
-  const hint = error.name === 'ModuleNotFoundError' ? " (install the app's dependencies into the interpreter given by --python)" : '';
+  const hint =
+    error.name === 'ModuleNotFoundError'
+      ? ' (list it in [cerebrium.dependencies.pip] and serve with --install-deps, or install it into the interpreter given by --python)'
+      : '';
   return { ...error, message: `The app's main.py could not be imported: ${error.name}: ${error.message}${hint}`, crashed: true };
 }
 
