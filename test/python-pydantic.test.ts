@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Validator } from '@seriousme/openapi-schema-validator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixture, startTestServer, type TestServer } from './helpers/test-server.ts';
 
@@ -164,6 +165,15 @@ describe.skipIf(!hasPydantic)('pydantic model parameters', () => {
     expect(schema.properties?.item).toMatchObject({ type: 'object', title: '_Item', required: ['name', 'price'] });
     expect(schema.properties?.item.properties?.price).toMatchObject({ type: 'number', exclusiveMinimum: 0 });
     expect(JSON.stringify(schema)).not.toContain('$ref');
+  });
+
+  it('/openapi.json stays a valid document with a recursive model, whose definitions move to components', async () => {
+    const doc = (await (await fetch(`${server.url}/openapi.json`)).json()) as Record<string, unknown>;
+    const result = await new Validator().validate(doc);
+    expect(result.errors).toBeUndefined();
+    expect(result.valid).toBe(true);
+    const schemas = (doc.components as { schemas: Record<string, unknown> }).schemas;
+    expect(Object.keys(schemas).some((name) => name.startsWith('py-pydantic.'))).toBe(true);
   });
 });
 

@@ -156,7 +156,7 @@ const queryParameters: Schema[] = [
   },
 ];
 
-function invokeOperation(app: LoadedApp, fn: AppFunction): Schema {
+function invokeOperation(app: LoadedApp, fn: AppFunction, components: Schema): Schema {
   const streams = fn.kind !== 'function';
   const ok: Schema = { description: 'The run succeeded.', content: json(ref('RunResponse')) };
   if (streams) {
@@ -187,7 +187,11 @@ function invokeOperation(app: LoadedApp, fn: AppFunction): Schema {
     parameters: [...pathParameters(), ...queryParameters],
     requestBody: {
       required: false,
-      content: json(fn.paramsSchema ?? { type: 'object', additionalProperties: true, description: "The function's parameters." }),
+      content: json(
+        fn.paramsSchema
+          ? hoistDefs(fn.paramsSchema, `${app.config.name}.${fn.name}.`, components)
+          : { type: 'object', additionalProperties: true, description: "The function's parameters." },
+      ),
     },
     responses,
   };
@@ -288,6 +292,31 @@ function sharedPaths(appNames: string[]): Record<string, Schema> {
   };
 }
 
+/**
+ * A parameters schema whose definitions (`$defs`, e.g. a recursive pydantic model's) would not
+ * resolve inside a request body: they move to components/schemas under `prefix`, and their refs
+ * follow them.
+ */
+function hoistDefs(schema: Schema, prefix: string, components: Schema): Schema {
+  const defs = schema.$defs as Schema | undefined;
+  if (!defs) return schema;
+  const rewrite = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(rewrite);
+    if (typeof value !== 'object' || value === null) return value;
+    const out: Schema = {};
+    for (const [key, inner] of Object.entries(value)) {
+      out[key] =
+        key === '$ref' && typeof inner === 'string' && inner.startsWith('#/$defs/')
+          ? ref(`${prefix}${inner.slice(8)}`).$ref
+          : rewrite(inner);
+    }
+    return out;
+  };
+  for (const [name, def] of Object.entries(defs)) components[`${prefix}${name}`] = rewrite(def);
+  const { $defs: _moved, ...rest } = schema;
+  return rewrite(rest) as Schema;
+}
+
 export interface OpenApiOptions {
   /** The server's own URL, listed under `servers`. */
   serverUrl: string;
@@ -296,10 +325,11 @@ export interface OpenApiOptions {
 
 export function buildOpenApiDocument(registry: AppRegistry, options: OpenApiOptions): Schema {
   const paths: Record<string, Schema> = {};
+  const components: Schema = { ...COMPONENT_SCHEMAS };
   const apps = registry.list();
   for (const app of apps) {
     for (const fn of AppRegistry.publicFunctions(app)) {
-      paths[`/v4/{projectId}/${app.config.name}/${fn.name}`] = { post: invokeOperation(app, fn) };
+      paths[`/v4/{projectId}/${app.config.name}/${fn.name}`] = { post: invokeOperation(app, fn, components) };
     }
   }
   Object.assign(paths, sharedPaths(apps.map((app) => app.config.name)));
@@ -315,7 +345,7 @@ export function buildOpenApiDocument(registry: AppRegistry, options: OpenApiOpti
     },
     servers: [{ url: options.serverUrl }],
     paths,
-    components: { schemas: COMPONENT_SCHEMAS },
+    components: { schemas: components },
   };
   if (apps.some((app) => !app.config.disableAuth)) {
     (document.components as Schema).securitySchemes = {
