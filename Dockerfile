@@ -24,6 +24,10 @@ RUN ONNXRUNTIME_NODE_INSTALL=skip npm ci --omit=dev --no-audit --no-fund \
 
 # ---- Runtime: no compiler, no npm cache, not root ---------------------------------------------
 FROM ${NODE_IMAGE}
+# Python apps (main.py) run on this interpreter; python3-venv is for `serve --install-deps`.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 python3-venv python3-pip \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /opt/cerebrium-local
 COPY --from=deps /opt/cerebrium-local/node_modules ./node_modules
 COPY package.json package-lock.json tsconfig.json cerebrium.toml ./
