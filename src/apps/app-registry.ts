@@ -10,6 +10,7 @@ import { AppRuntime, type RuntimeOptions } from '../runtime/app-runtime.ts';
 import { ProcessBackend } from '../runtime/process-backend.ts';
 import { inspectPythonApp } from '../runtime/python-process.ts';
 import { findAppEntry } from './app-modules.ts';
+import { refuseCustomRuntime } from './custom-runtime.ts';
 import { compileParamsValidator, type ParamsValidator } from './params-validator.ts';
 import { prepareVenv } from './python-deps.ts';
 import { findInterpreter, pythonVersionWarning } from './python-interpreter.ts';
@@ -71,6 +72,7 @@ export class AppRegistry implements FunctionDirectory {
   }
 
   private async loadApp(config: AppConfig): Promise<LoadedApp> {
+    refuseCustomRuntime(config);
     const entry = await findAppEntry(config.dir);
     const { exports, runtime } = entry.kind === 'python' ? await this.pythonApp(config) : await this.nodeApp(config, entry.modules);
     const functions = new Map<string, AppFunction>();
