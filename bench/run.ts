@@ -138,6 +138,21 @@ function addRow(measure: string, unit: string, emulator: number[], baseline: num
   console.log(`${measure}: emulator ${fmt(e)} ${unit} | ${baselineName} ${fmt(b)} | ratio ${(e.median / b.median).toFixed(3)}`);
 }
 
+interface SyncFigures {
+  load: LoadFigures[];
+  latency: Array<{ p50: number; p99: number }>;
+}
+
+/** Throughput at 50 connections and one-connection p50 / p99, of the emulator against a baseline. */
+function addSyncRows(measure: string, emulator: SyncFigures, baseline: SyncFigures, baselineName: string): void {
+  const rps = (f: SyncFigures) => f.load.map((x) => x.rps);
+  addRow(`${measure}, trivial function: throughput`, 'req/s', rps(emulator), rps(baseline), baselineName);
+  for (const p of ['p50', 'p99'] as const) {
+    const at = (f: SyncFigures) => f.latency.map((x) => x[p]);
+    addRow(`${measure}, one connection: ${p} latency`, 'ms', at(emulator), at(baseline), baselineName);
+  }
+}
+
 async function benchSyncAndStreams(): Promise<void> {
   const bare = await startProcess('bare', [join(root, 'bin/run-ts.mjs'), join(root, 'bench/bare-server.ts')]);
   const emulator = await startProcess('emulator', [
@@ -166,27 +181,7 @@ async function benchSyncAndStreams(): Promise<void> {
     }
     const errors = sync.emu.reduce((n, f) => n + f.errors, 0) + sync.bare.reduce((n, f) => n + f.errors, 0);
     if (errors > 0) console.warn(`sync load saw ${errors} errors`);
-    addRow(
-      'sync invoke, trivial function: throughput',
-      'req/s',
-      sync.emu.map((f) => f.rps),
-      sync.bare.map((f) => f.rps),
-      'bare Fastify route',
-    );
-    addRow(
-      'sync invoke, one connection: p50 latency',
-      'ms',
-      latency.emu.map((f) => f.p50),
-      latency.bare.map((f) => f.p50),
-      'bare Fastify route',
-    );
-    addRow(
-      'sync invoke, one connection: p99 latency',
-      'ms',
-      latency.emu.map((f) => f.p99),
-      latency.bare.map((f) => f.p99),
-      'bare Fastify route',
-    );
+    addSyncRows('sync invoke', { load: sync.emu, latency: latency.emu }, { load: sync.bare, latency: latency.bare }, 'bare Fastify route');
 
     const streams = { emu: [] as StreamFigures[], bare: [] as StreamFigures[] };
     await readStream(`${bare.url}/bare/chunks`);
@@ -301,27 +296,7 @@ async function benchPython(python: string): Promise<void> {
     const errors = [...sync.py, ...sync.ts].reduce((n, f) => n + f.errors, 0);
     if (errors > 0) console.warn(`python sync load saw ${errors} errors`);
     const tsName = 'TypeScript trivial function, same emulator build';
-    addRow(
-      'Python sync invoke, trivial function: throughput',
-      'req/s',
-      sync.py.map((f) => f.rps),
-      sync.ts.map((f) => f.rps),
-      tsName,
-    );
-    addRow(
-      'Python sync invoke, one connection: p50 latency',
-      'ms',
-      latency.py.map((f) => f.p50),
-      latency.ts.map((f) => f.p50),
-      tsName,
-    );
-    addRow(
-      'Python sync invoke, one connection: p99 latency',
-      'ms',
-      latency.py.map((f) => f.p99),
-      latency.ts.map((f) => f.p99),
-      tsName,
-    );
+    addSyncRows('Python sync invoke', { load: sync.py, latency: latency.py }, { load: sync.ts, latency: latency.ts }, tsName);
     addRow(
       'Python sync invoke, one connection: p50 latency',
       'µs',
