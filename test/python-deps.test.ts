@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { INSTALLED_MARKER, pipRequirement, prepareVenv } from '../src/apps/python-deps.ts';
+import { findInterpreter } from '../src/apps/python-interpreter.ts';
 import { parseAppConfig } from '../src/config/load-config.ts';
 import { type ServeOptions, startServer } from '../src/serve.ts';
 import { fixture, startTestServer } from './helpers/test-server.ts';
@@ -166,7 +167,9 @@ describe.skipIf(!hasPython3)('serve --install-deps', () => {
     const stale = join(dataDir, 'venvs', 'py-deps-000000000000');
     mkdirSync(stale);
     const { config } = parseAppConfig('[cerebrium.deployment]\nname = "py-deps"\n', fixture('python-deps-app'), 'cerebrium.toml');
-    expect(await prepareVenv(config, { python: python!, dataDir, log, prune: true })).toBeUndefined();
+    expect(
+      await prepareVenv(config, { interpreter: await findInterpreter(python!, fixture('python-deps-app')), dataDir, log, prune: true }),
+    ).toBeUndefined();
     expect(existsSync(stale)).toBe(true);
 
     const withTable = parseAppConfig(
@@ -174,7 +177,12 @@ describe.skipIf(!hasPython3)('serve --install-deps', () => {
       fixture('python-deps-app'),
       'cerebrium.toml',
     ).config;
-    const venv = await prepareVenv(withTable, { python: python!, dataDir, log, prune: true });
+    const venv = await prepareVenv(withTable, {
+      interpreter: await findInterpreter(python!, fixture('python-deps-app')),
+      dataDir,
+      log,
+      prune: true,
+    });
     expect(venv).toMatchObject({ dir: venvDir, reused: true });
     expect(existsSync(stale)).toBe(false);
     expect(existsSync(venvDir)).toBe(true);

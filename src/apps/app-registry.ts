@@ -105,7 +105,7 @@ export class AppRegistry implements FunctionDirectory {
     let python = interpreter.executable;
     if (installDeps) {
       // Other venvs of this app are removed at start-up only: during a reload the old code still runs on its own.
-      const venv = await prepareVenv(config, { python, dataDir: installDeps.dataDir, log, prune: !this.apps.has(config.name) });
+      const venv = await prepareVenv(config, { interpreter, dataDir: installDeps.dataDir, log, prune: !this.apps.has(config.name) });
       if (venv) python = venv.python;
     }
     const env = appEnvironment(config, this.options.projectId);

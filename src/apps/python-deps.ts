@@ -3,7 +3,7 @@
 // the interpreter (its path and version), so the environment is reused while neither changes; a
 // marker file written after a successful install tells a finished environment from a broken one.
 // apt and conda packages cannot be installed here: they are named in a warning.
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { constants, existsSync } from 'node:fs';
 import { access, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
@@ -11,11 +11,9 @@ import { homedir } from 'node:os';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import type { Logger } from 'pino';
 import type { AppConfig } from '../config/load-config.ts';
-
-const run = promisify(execFile);
+import type { Interpreter } from './python-interpreter.ts';
 
 /** Written into a venv once its packages are installed; a venv without it is made again. */
 export const INSTALLED_MARKER = '.cerebrium-local-installed.json';
@@ -23,8 +21,8 @@ export const INSTALLED_MARKER = '.cerebrium-local-installed.json';
 const TAIL_LINES = 20;
 
 export interface PythonDepsOptions {
-  /** The interpreter the venv is made from (`--python`). */
-  python: string;
+  /** The interpreter the venv is made from (`--python`, as findInterpreter resolved it). */
+  interpreter: Interpreter;
   /** The venvs live in `<dataDir>/venvs`. */
   dataDir: string;
   /** The server's logger; lines are tagged with the app here. */
@@ -114,27 +112,10 @@ export function notInstalledWarnings(config: AppConfig): string[] {
   return warnings;
 }
 
-export interface Interpreter {
-  executable: string;
-  version: string;
-}
-
-async function describeInterpreter(python: string, appName: string): Promise<Interpreter> {
-  try {
-    const { stdout } = await run(python, ['-c', 'import sys; print(sys.executable); print(sys.version)']);
-    const [executable, ...version] = stdout.trim().split('\n');
-    return { executable: executable || python, version: version.join(' ').trim() };
-  } catch (err) {
-    throw new Error(
-      `App "${appName}": ${python} could not be run to make its virtual environment (${(err as Error).message}); give one with --python PATH`,
-    );
-  }
-}
-
 /** The venv folder's name: the app's, and a hash of what goes into it and what it is made from. */
 export function venvName(appName: string, requirements: PipRequirement[], interpreter: Interpreter): string {
   const hash = createHash('sha256')
-    .update(JSON.stringify({ pip: requirements.map((r) => r.spec), python: interpreter.executable, version: interpreter.version }))
+    .update(JSON.stringify({ pip: requirements.map((r) => r.spec), python: interpreter.executable, version: interpreter.build }))
     .digest('hex')
     .slice(0, 12);
   return `${appName}-${hash}`;
@@ -170,7 +151,7 @@ export async function prepareVenv(config: AppConfig, options: PythonDepsOptions)
   const requirements = pipRequirements(config);
   if (requirements.length === 0) return undefined;
 
-  const interpreter = await describeInterpreter(options.python, config.name);
+  const { interpreter } = options;
   const venvsDir = resolve(options.dataDir, 'venvs');
   const name = venvName(config.name, requirements, interpreter);
   const dir = join(venvsDir, name);
@@ -196,7 +177,7 @@ export async function prepareVenv(config: AppConfig, options: PythonDepsOptions)
     await install(config, requirements, python, log);
     await writeFile(
       marker,
-      `${JSON.stringify({ pip: requirements.map((r) => r.spec), python: interpreter.executable, version: interpreter.version, installedAt: new Date().toISOString() }, null, 2)}\n`,
+      `${JSON.stringify({ pip: requirements.map((r) => r.spec), python: interpreter.executable, version: interpreter.build, installedAt: new Date().toISOString() }, null, 2)}\n`,
     );
     log.info({ venv: dir }, 'installed [cerebrium.dependencies.pip]');
   }

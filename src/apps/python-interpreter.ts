@@ -16,13 +16,16 @@ export interface Interpreter {
   executable: string;
   /** major.minor, e.g. "3.11". */
   version: string;
+  /** sys.version in full (build included): part of what a virtual environment is made from. */
+  build: string;
 }
 
 export async function findInterpreter(python: string, cwd: string): Promise<Interpreter> {
   try {
-    const { stdout } = await run(python, ['-c', 'import sys; print(sys.executable); print("%d.%d" % sys.version_info[:2])'], { cwd });
-    const [executable, version] = stdout.trim().split('\n');
-    return { executable: executable || python, version };
+    const script = 'import sys; print(sys.executable); print("%d.%d" % sys.version_info[:2]); print(sys.version)';
+    const { stdout } = await run(python, ['-c', script], { cwd });
+    const [executable, version, ...build] = stdout.trim().split('\n');
+    return { executable: executable || python, version, build: build.join(' ').trim() };
   } catch (err) {
     throw new Error(`${python} could not be run (${(err as Error).message}); give an interpreter with --python PATH`);
   }
