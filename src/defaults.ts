@@ -22,6 +22,10 @@ export const DEFAULTS = {
   webhookRetryDelayMs: 5_000,
   /** How long one webhook attempt may take. */
   webhookTimeoutMs: 10_000,
+  /** How often a ready custom-runtime replica's healthcheck_endpoint is polled. */
+  healthcheckIntervalMs: 5_000,
+  /** How long a custom-runtime replica may take to pass its readycheck, unless deployment_initialization_timeout says. */
+  customReadyTimeoutMs: 600_000,
   /** On SIGTERM, how long accepted runs (and webhooks) get to finish. */
   shutdownGraceMs: 30_000,
 } as const;

@@ -245,6 +245,12 @@ export const ERROR_CODES = {
     meaning:
       'The replica running the function died (it exited, ran out of memory, or threw outside the function); a new replica takes its place.',
   },
+  upstream_unreachable: {
+    status: 502,
+    type: 'server_error',
+    meaning:
+      "A custom runtime's replica did not answer the forwarded request (it refused the connection, closed it, or refused a WebSocket upgrade).",
+  },
   server_stopped: {
     status: 500,
     type: 'server_error',

@@ -69,6 +69,8 @@ export interface SerializedError {
   crashed?: boolean;
   /** Set when the run outlived response_grace_period. */
   timedOut?: boolean;
+  /** Set when a custom runtime's replica did not answer a forwarded request. */
+  upstream?: boolean;
   /** Set when the app's queue filled between the call's admission check and its place in the queue. */
   queueFull?: boolean;
 }
@@ -101,6 +103,7 @@ export function functionFailed(err: SerializedError, includeStack: boolean): Cer
     return new CerebriumLocalError('response_grace_period_exceeded', err.message);
   }
   if (err.queueFull) return queueFull(err.message);
+  if (err.upstream) return new CerebriumLocalError('upstream_unreachable', err.message);
   if (err.crashed) {
     return new CerebriumLocalError('replica_crashed', err.message);
   }

@@ -52,6 +52,8 @@ export interface ServeOptions {
   print?: (line: string) => void;
   /** The interpreter for Python apps (default python3 on PATH). */
   python?: string;
+  /** How often a custom runtime's healthcheck_endpoint is polled (default 5000 ms). */
+  healthcheckIntervalMs?: number;
   /**
    * Install each Python app's [cerebrium.dependencies.pip] into a virtual environment of its own,
    * `<dataDir>/venvs/<app>-<hash>` (dataDir defaulting to .cerebrium-local), and run the app on it.
@@ -83,6 +85,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     abortGraceMs: options.abortGraceMs ?? DEFAULTS.abortGraceMs,
     executionProvider: options.executionProvider,
     python: options.python ?? DEFAULTS.python,
+    healthcheckIntervalMs: options.healthcheckIntervalMs ?? DEFAULTS.healthcheckIntervalMs,
     log: logger,
     installDeps: options.installDeps ? { dataDir: options.dataDir ?? DEFAULTS.dataDir } : undefined,
   });
@@ -189,6 +192,11 @@ function printFunctionUrls(print: (line: string) => void, registry: AppRegistry,
   for (const app of registry.list()) {
     const functions = AppRegistry.publicFunctions(app);
     const where = relative(process.cwd(), app.config.file) || app.config.file;
+    if (app.custom) {
+      print(`App "${app.config.name}" (${where}): a custom runtime (${app.custom.argv.join(' ')}); every method and path is forwarded`);
+      print(`  ANY  ${url}/v4/${projectId}/${app.config.name}/<path>`);
+      continue;
+    }
     print(`App "${app.config.name}" (${where}): ${functions.length} function${functions.length === 1 ? '' : 's'}`);
     for (const fn of functions) {
       const streams = fn.kind === 'function' ? '' : '  (streams with Accept: text/event-stream)';

@@ -16,6 +16,7 @@ const DEFAULT_OF: Record<string, keyof typeof DEFAULTS> = {
   '--body-limit': 'bodyLimit',
   '--data-dir': 'dataDir',
   '--python': 'python',
+  '--healthcheck-interval-ms': 'healthcheckIntervalMs',
   '--webhook-retry-delay-ms': 'webhookRetryDelayMs',
   '--shutdown-grace-ms': 'shutdownGraceMs',
 };

@@ -19,6 +19,7 @@ function newRun(id: string, createdAt: number): NewRun {
     appName: 'basic',
     functionName: 'plain',
     async: true,
+    method: 'POST',
     status: 'pending',
     createdAt,
     paramsJson: '{}',

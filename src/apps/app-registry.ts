@@ -9,12 +9,13 @@ import type { ExportInfo } from '../replica-protocol.ts';
 import { AppRuntime, type RuntimeOptions } from '../runtime/app-runtime.ts';
 import { ProcessBackend } from '../runtime/process-backend.ts';
 import { inspectPythonApp } from '../runtime/python-process.ts';
+import { type CustomRuntimeSpec, UpstreamBackend } from '../runtime/upstream-backend.ts';
 import { findAppEntry } from './app-modules.ts';
-import { refuseCustomRuntime } from './custom-runtime.ts';
+import { customRuntimeOf } from './custom-runtime.ts';
 import { compileParamsValidator, type ParamsValidator } from './params-validator.ts';
 import { prepareVenv } from './python-deps.ts';
 import { findInterpreter, pythonVersionWarning } from './python-interpreter.ts';
-import { type FunctionDirectory, publicFunctions, type ResolvedFunction, resolveFunction } from './resolve-function.ts';
+import { type FunctionDirectory, publicFunctions, type ResolvedFunction, resolveApp, resolveFunction } from './resolve-function.ts';
 
 export interface AppFunction extends ExportInfo {
   validateParams?: ParamsValidator;
@@ -25,11 +26,15 @@ export interface LoadedApp {
   /** Every export, callable or not, so a 404 can say why a name is not callable. */
   functions: Map<string, AppFunction>;
   runtime: AppRuntime;
+  /** Set for a custom runtime: requests are forwarded to its own server, and `functions` is empty. */
+  custom?: CustomRuntimeSpec;
 }
 
 export interface AppRegistryOptions extends RuntimeOptions {
   /** The interpreter for Python apps (`python3`, or --python). */
   python: string;
+  /** How often a custom runtime's healthcheck_endpoint is polled. */
+  healthcheckIntervalMs: number;
   /** Where Python apps' output and replica troubles are logged. */
   log: Logger;
   /**
@@ -72,7 +77,8 @@ export class AppRegistry implements FunctionDirectory {
   }
 
   private async loadApp(config: AppConfig): Promise<LoadedApp> {
-    refuseCustomRuntime(config);
+    const custom = customRuntimeOf(config);
+    if (custom) return this.customApp(config, custom);
     const entry = await findAppEntry(config.dir);
     const { exports, runtime } = entry.kind === 'python' ? await this.pythonApp(config) : await this.nodeApp(config, entry.modules);
     const functions = new Map<string, AppFunction>();
@@ -81,11 +87,7 @@ export class AppRegistry implements FunctionDirectory {
       if (info.paramsSchema) fn.validateParams = compileParamsValidator(info.paramsSchema);
       functions.set(info.name, fn);
     }
-    // An app whose replicas cannot start fails to load, as one whose modules cannot be imported does.
-    await runtime.started.catch(async (err: unknown) => {
-      await runtime.close();
-      throw err;
-    });
+    await startedOrClosed(runtime);
     return { config, functions, runtime };
   }
 
@@ -112,6 +114,22 @@ export class AppRegistry implements FunctionDirectory {
     const exports = await inspectPythonApp({ python, appDir: config.dir, env, log });
     const backend = new ProcessBackend({ python, appName: config.name, appDir: config.dir, env, scaling: config.scaling, log });
     return { exports, runtime: new AppRuntime(config, backend, this.options) };
+  }
+
+  /** A custom runtime: its replicas are its own web server, started from its entrypoint. */
+  private async customApp(config: AppConfig, custom: CustomRuntimeSpec): Promise<LoadedApp> {
+    const backend = new UpstreamBackend({
+      appName: config.name,
+      appDir: config.dir,
+      env: appEnvironment(config, this.options.projectId),
+      scaling: config.scaling,
+      runtime: custom,
+      healthIntervalMs: this.options.healthcheckIntervalMs,
+      log: this.options.log,
+    });
+    const runtime = new AppRuntime(config, backend, this.options);
+    await startedOrClosed(runtime);
+    return { config, functions: new Map(), runtime, custom };
   }
 
   /**
@@ -157,6 +175,15 @@ export class AppRegistry implements FunctionDirectory {
     return resolveFunction(this, appName, functionName);
   }
 
+  resolveApp(appName: string): LoadedApp {
+    return resolveApp(this, appName);
+  }
+
+  /** Whether `appName` is served by a custom runtime (every path under it is forwarded). */
+  isCustom(appName: string): boolean {
+    return this.apps.get(appName)?.custom !== undefined;
+  }
+
   list(): LoadedApp[] {
     return [...this.apps.values()];
   }
@@ -169,4 +196,12 @@ export class AppRegistry implements FunctionDirectory {
   async close(): Promise<void> {
     await Promise.all(this.list().map((app) => app.runtime.close()));
   }
+}
+
+/** An app whose replicas cannot start fails to load, as one whose modules cannot be imported does. */
+async function startedOrClosed(runtime: AppRuntime): Promise<void> {
+  await runtime.started.catch(async (err: unknown) => {
+    await runtime.close();
+    throw err;
+  });
 }

@@ -10,6 +10,8 @@ export interface ResolvedFunction {
 /** What the run service needs of the apps: a function by its path names, or the error saying why not. */
 export interface FunctionDirectory {
   resolve(appName: string, functionName: string): ResolvedFunction;
+  /** An app by name (a custom runtime's requests name no function), or the error saying why not. */
+  resolveApp(appName: string): LoadedApp;
 }
 
 /** The functions a caller may call: functions whose name does not start with `_`. */
@@ -17,11 +19,9 @@ export function publicFunctions(app: LoadedApp): AppFunction[] {
   return [...app.functions.values()].filter((f) => f.kind !== 'not-a-function' && !f.name.startsWith('_'));
 }
 
-export function resolveFunction(
-  registry: Pick<AppRegistry, 'draining' | 'ready' | 'get' | 'names'>,
-  appName: string,
-  functionName: string,
-): ResolvedFunction {
+type Apps = Pick<AppRegistry, 'draining' | 'ready' | 'get' | 'names'>;
+
+export function resolveApp(registry: Apps, appName: string): LoadedApp {
   if (registry.draining) throw new CerebriumLocalError('shutting_down', 'The server is shutting down and takes no new runs');
   if (!registry.ready) throw new CerebriumLocalError('apps_loading', 'The server is still loading its apps; try again shortly');
   const app = registry.get(appName);
@@ -29,6 +29,17 @@ export function resolveFunction(
     throw new CerebriumLocalError(
       'app_not_found',
       `No app named "${appName}" is served here (apps: ${registry.names.join(', ') || 'none'})`,
+    );
+  }
+  return app;
+}
+
+export function resolveFunction(registry: Apps, appName: string, functionName: string): ResolvedFunction {
+  const app = resolveApp(registry, appName);
+  if (app.custom) {
+    throw new CerebriumLocalError(
+      'function_not_found',
+      `App "${appName}" is a custom runtime: its requests are forwarded to its own server, not called as functions`,
     );
   }
   const callable = () =>

@@ -31,6 +31,9 @@ Options:
   --install-deps     install each Python app's [cerebrium.dependencies.pip] into a virtual environment
                      of its own, DATA_DIR/venvs/<app>-<hash>, reused while the table and the interpreter
                      are unchanged, and run the app on it (apt and conda packages are only named in a warning)
+  --healthcheck-interval-ms MS
+                     how often a custom runtime's healthcheck_endpoint is polled; 3 failures in a row
+                     replace the replica (default ${D.healthcheckIntervalMs})
   --data-dir DIR     every run is kept in DIR/runs.sqlite (default ${D.dataDir})
   --webhook-retry-delay-ms MS
                      wait between the 3 attempts of a ?webhookEndpoint= delivery (default ${D.webhookRetryDelayMs})
@@ -99,6 +102,7 @@ async function serve(argv: string[]): Promise<number> {
         jwks: { type: 'string' },
         'data-dir': { type: 'string' },
         python: { type: 'string' },
+        'healthcheck-interval-ms': { type: 'string' },
         'install-deps': { type: 'boolean' },
         'insecure-skip-signature': { type: 'boolean' },
         'webhook-retry-delay-ms': { type: 'string' },
@@ -135,6 +139,7 @@ async function serve(argv: string[]): Promise<number> {
       },
       dataDir: values['data-dir'] ?? D.dataDir,
       python: values.python ?? D.python,
+      healthcheckIntervalMs: intOption('healthcheck-interval-ms', values['healthcheck-interval-ms'], D.healthcheckIntervalMs),
       installDeps: values['install-deps'] ?? false,
       webhookRetryDelayMs: intOption('webhook-retry-delay-ms', values['webhook-retry-delay-ms'], D.webhookRetryDelayMs),
       watch: values.watch ?? false,

@@ -1,6 +1,5 @@
 // POST /v4/:projectId/:appName/:functionName — the real service's invoke endpoint.
 import type { FastifyInstance } from 'fastify';
-import { CerebriumLocalError } from '../errors.ts';
 import type { RunService } from '../runs/run-service.ts';
 import { acceptAsync, sendRunResult, startForCaller } from './run-reply.ts';
 import { type FunctionRoute, parseRunRequest } from './run-request.ts';
@@ -23,15 +22,5 @@ export function registerInvokeRoute(server: FastifyInstance, { runs, sse }: Invo
     await started.settled;
     return sendRunResult(reply, started.run, sse.exposeStack);
   });
-
-  // Functions are only ever POSTed to; say so rather than "no route".
-  server.route({
-    method: ['GET', 'PUT', 'PATCH', 'DELETE'],
-    url: '/v4/:projectId/:appName/:functionName',
-    handler: async (request) => {
-      const err = new CerebriumLocalError('method_not_allowed', `Functions are called with POST, not ${request.method}`);
-      err.headers = { allow: 'POST' };
-      throw err;
-    },
-  });
+  // Other methods on this path are forward-route.ts's (405 for functions, forwarded for custom runtimes).
 }

@@ -7,6 +7,7 @@ import { type AppAuth, registerAppAuth } from '../auth/auth-hook.ts';
 import type { RunMetrics } from '../runs/run-metrics.ts';
 import type { RunService } from '../runs/run-service.ts';
 import { fromFastify, registerErrorHandling, sendError } from './error-handler.ts';
+import { registerForwarding, registerWebSocketUpgrades } from './forward-route.ts';
 import { registerHealthRoutes } from './health-routes.ts';
 import { registerInvokeRoute } from './invoke-route.ts';
 import { registerJsonBodyParser } from './json-body.ts';
@@ -43,10 +44,13 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     // Errors raised before routing (a path with broken %-encoding) leave in the same envelope.
     frameworkErrors: (err, _request, reply) => sendError(reply, fromFastify(err)),
   });
+  registerWebSocketUpgrades(server);
   registerJsonBodyParser(server);
   registerErrorHandling(server);
   // Before any route: the hook covers every route whose path names an app.
   if (options.auth) registerAppAuth(server, options.auth);
+  // After auth: a custom runtime's requests are forwarded only once they pass it.
+  registerForwarding(server, { runs, isCustom: (name) => registry.isCustom(name), exposeStack: options.exposeErrorStacks });
   registerHealthRoutes(server, registry);
   registerMetricsRoute(server, metrics);
   registerOpenApiRoute(server, registry);

@@ -74,7 +74,8 @@ export class RunMetrics {
   observe(run: Run): void {
     run.on('transition', () => {
       if (!run.done) return;
-      const series = this.seriesOf(run.appName, run.functionName);
+      // A custom runtime's paths are unbounded (ids in them); its series are by method instead.
+      const series = this.seriesOf(run.appName, run.method ?? run.functionName);
       series.runs(run.status).inc();
       if (run.runTimeMs !== undefined) series.runDuration.observe(run.runTimeMs / 1000);
       if (run.queueTimeMs !== undefined) series.queueDuration.observe(run.queueTimeMs / 1000);

@@ -15,6 +15,7 @@ export function recordRun(run: Run, repository: RunRepository, describe: Describ
     async: run.async,
     status: run.status,
     createdAt: run.createdAt.getTime(),
+    method: run.method ?? 'POST',
     paramsJson: JSON.stringify(run.params),
     webhookEndpoint: run.webhookEndpoint ?? null,
   });

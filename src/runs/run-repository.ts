@@ -35,6 +35,8 @@ export interface NewRun {
   appName: string;
   functionName: string;
   async: boolean;
+  /** How the run was asked for: POST for functions, the forwarded request's method for custom runtimes. */
+  method: string;
   status: RunStatus;
   createdAt: number;
   paramsJson: string;

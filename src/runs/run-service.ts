@@ -7,7 +7,8 @@ import type { AppFunction, LoadedApp } from '../apps/app-registry.ts';
 import type { FunctionDirectory } from '../apps/resolve-function.ts';
 import { CerebriumLocalError, invalidParams } from '../errors.ts';
 import type { ChunkEncoding } from '../replica-protocol.ts';
-import type { ExecutionOutcome } from '../runtime/execution.ts';
+import type { ExecutionEvents, ExecutionOutcome } from '../runtime/execution.ts';
+import type { ForwardedRequest, ForwardRunRequest } from '../runtime/forwarding.ts';
 import { drainRuns, waitAtMost } from './drain-runs.ts';
 import { Run } from './run.ts';
 import { logRunOutcome } from './run-log.ts';
@@ -54,6 +55,24 @@ export interface StartedRun {
   settled: Promise<Run>;
 }
 
+/** A request for a custom runtime, to be forwarded to one of its replicas. */
+export interface ForwardCall {
+  projectId: string;
+  appName: string;
+  /** The path on the replica, without the query string (the run's functionName). */
+  path: string;
+  /** The query string, without its `?` (kept in the run's params with the method). */
+  query: string;
+  forward: ForwardedRequest;
+}
+
+/** A forwarded request under way. */
+export interface ForwardedRun {
+  run: Run;
+  /** Resolves once the run has reached success, failure or cancelled. */
+  settled: Promise<Run>;
+}
+
 /** Names a run in the runs API. */
 export interface RunRef {
   projectId: string;
@@ -81,6 +100,22 @@ export class RunService {
     const stream = streamFor(fn);
     const execution = this.execute(app, run, stream);
     return { run, fn, stream, chunks: execution.chunks, settled: run.settled() };
+  }
+
+  /**
+   * Forwards a request to a replica of a custom runtime, as a run: queued, recorded, timed and
+   * cancelled as a function's run is. Its answer reaches `call.forward.respond`; the run ends once
+   * the answer has been passed on (a WebSocket: once it closes, with no response_grace_period).
+   */
+  forward(call: ForwardCall): ForwardedRun {
+    const { projectId, appName, path, query, forward } = call;
+    const app = this.deps.apps.resolveApp(appName);
+    app.runtime.assertCanAccept();
+    const params = { method: forward.method, path, query };
+    const run = this.track(new Run({ projectId, appName, functionName: path, params, method: forward.method }));
+    const request: ForwardRunRequest = { runId: run.id, projectId, functionName: path, params, stream: false, forward };
+    app.runtime.execute(request, run.cancelSignal, this.eventsFor(run), { deadline: forward.upgrade === undefined });
+    return { run, settled: run.settled() };
   }
 
   /** Starts a run in the background; resolves once its record is stored, so its 202 can leave. */
@@ -136,19 +171,29 @@ export class RunService {
     if (problems.length > 0) throw invalidParams(problems);
     app.runtime.assertCanAccept();
 
-    const run = new Run({ projectId, appName, functionName, params, async, webhookEndpoint: webhook?.url });
-    const { log, metrics, repository, describe, webhooks } = this.deps;
+    const run = this.track(new Run({ projectId, appName, functionName, params, async, webhookEndpoint: webhook?.url }));
+    if (webhook) this.deps.webhooks.sendWhenDone(run, webhook);
+    return { app, fn, run };
+  }
+
+  /** Attaches what listens to a new run (log, metrics, record) and keeps it while it is live. */
+  private track(run: Run): Run {
+    const { log, metrics, repository, describe } = this.deps;
     logRunOutcome(run, log);
     metrics?.observe(run);
     recordRun(run, repository, describe, log);
-    if (webhook) webhooks.sendWhenDone(run, webhook);
     this.live.set(run.id, run);
-    return { app, fn, run };
+    return run;
   }
 
   private execute(app: LoadedApp, run: Run, stream: ChunkEncoding | false) {
     const { id: runId, projectId, functionName, params } = run;
-    return app.runtime.execute({ runId, projectId, functionName, params, stream }, run.cancelSignal, {
+    return app.runtime.execute({ runId, projectId, functionName, params, stream }, run.cancelSignal, this.eventsFor(run));
+  }
+
+  /** What the runtime tells about a run → the run's transitions. */
+  private eventsFor(run: Run): ExecutionEvents {
+    return {
       // A run can time out before a replica picks it up; it stays failed.
       started: () => {
         if (!run.done) run.markRunning();
@@ -160,7 +205,7 @@ export class RunService {
           this.deps.log.error({ err, run_id: run.id }, 'could not finish a run');
         }
       },
-    });
+    };
   }
 
   /** The runtime's outcome → the run's final state. */

@@ -26,6 +26,8 @@ export interface RunInit {
   async?: boolean;
   /** Where the outcome is POSTed once the run ends (?webhookEndpoint=). */
   webhookEndpoint?: string;
+  /** The HTTP method of a request forwarded to a custom runtime (whose functionName is the path). */
+  method?: string;
 }
 
 export interface RunEvents {
@@ -41,6 +43,8 @@ export class Run extends EventEmitter<RunEvents> {
   readonly params: Record<string, unknown>;
   readonly async: boolean;
   readonly webhookEndpoint: string | undefined;
+  /** Set for a request forwarded to a custom runtime: its HTTP method. */
+  readonly method: string | undefined;
   readonly createdAt = new Date();
 
   status: RunStatus = 'pending';
@@ -67,6 +71,7 @@ export class Run extends EventEmitter<RunEvents> {
     this.params = init.params;
     this.async = init.async ?? false;
     this.webhookEndpoint = init.webhookEndpoint;
+    this.method = init.method;
   }
 
   /** Aborts when someone asks for this run to stop: the caller left, or a cancel call. */

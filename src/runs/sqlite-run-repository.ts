@@ -159,7 +159,7 @@ export class SqliteRunRepository implements RunRepository {
     this.insertRun = db.prepare<[Record<string, unknown>]>(
       `INSERT INTO runs (id, project_id, app_name, function_name, async, method, status, status_code, created_at, started_at,
          completed_at, run_time_ms, queue_time_ms, params, result, error, webhook_endpoint)
-       VALUES (@id, @project_id, @app_name, @function_name, @async, 'POST', @status, @status_code, @created_at, @started_at,
+       VALUES (@id, @project_id, @app_name, @function_name, @async, @method, @status, @status_code, @created_at, @started_at,
          @completed_at, @run_time_ms, @queue_time_ms, @params, @result, @error, @webhook_endpoint)`,
     );
     this.markRunning = db.prepare<[Record<string, unknown>]>(
@@ -317,6 +317,7 @@ function insertRow(run: NewRun, change: RunChange | undefined): Record<string, s
     completed_at: end?.completedAt ?? null,
     run_time_ms: end?.runTimeMs ?? null,
     queue_time_ms: change?.queueTimeMs ?? null,
+    method: run.method,
     params: run.paramsJson,
     result: end?.resultJson ?? null,
     error: end?.errorJson ?? null,

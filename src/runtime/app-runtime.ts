@@ -28,6 +28,11 @@ export interface RunExecution {
   chunks(): AsyncIterable<unknown>;
 }
 
+export interface ExecuteOptions {
+  /** false: response_grace_period does not apply (a WebSocket session lasts as long as it is open). */
+  deadline?: boolean;
+}
+
 export interface RuntimeStats {
   replicas: number;
   busy: number;
@@ -93,8 +98,9 @@ export class AppRuntime {
    * Runs `request` under this app's limits. `cancelSignal` stops it wherever it is; `events` hears
    * when a replica begins it and how it ended.
    */
-  execute(request: RunRequest, cancelSignal: AbortSignal, events: ExecutionEvents): RunExecution {
-    const execution = new Execution(request, cancelSignal, this.backend, this.admission, this.limits, events);
+  execute(request: RunRequest, cancelSignal: AbortSignal, events: ExecutionEvents, options: ExecuteOptions = {}): RunExecution {
+    const limits = options.deadline === false ? { ...this.limits, graceSeconds: Number.POSITIVE_INFINITY } : this.limits;
+    const execution = new Execution(request, cancelSignal, this.backend, this.admission, limits, events);
     void execution.start();
     return { chunks: () => execution.channel.take() };
   }

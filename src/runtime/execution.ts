@@ -81,6 +81,7 @@ export class Execution {
   /** Step 1: the grace period runs from arrival, queue included; past it the run fails with a 504 at once. */
   private armDeadline(): void {
     const { graceSeconds } = this.limits;
+    if (graceSeconds === Number.POSITIVE_INFINITY) return;
     const timer = setTimeout(
       () => {
         this.resolve({ status: 'failure', error: timedOut(graceSeconds) });

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { AppFunction, LoadedApp } from '../../src/apps/app-registry.ts';
-import { type FunctionDirectory, resolveFunction } from '../../src/apps/resolve-function.ts';
+import { type FunctionDirectory, resolveApp, resolveFunction } from '../../src/apps/resolve-function.ts';
 import { type AppConfig, loadAppConfig, type ScalingConfig } from '../../src/config/load-config.ts';
 import { CerebriumLocalError } from '../../src/errors.ts';
 import { CHUNK_CREDIT_WINDOW } from '../../src/replica-protocol.ts';
@@ -79,7 +79,10 @@ function harness(options: HarnessOptions) {
   }
   const app: LoadedApp = { config, functions, runtime };
   const registry = { draining: false, ready: true, get: (name: string) => (name === config.name ? app : undefined), names: [config.name] };
-  const apps: FunctionDirectory = { resolve: (appName, functionName) => resolveFunction(registry, appName, functionName) };
+  const apps: FunctionDirectory = {
+    resolve: (appName, functionName) => resolveFunction(registry, appName, functionName),
+    resolveApp: (appName) => resolveApp(registry, appName),
+  };
 
   const repository = SqliteRunRepository.open({ log });
   const describeOutcome = (run: Run) => runOutcome(run, false);

@@ -60,6 +60,7 @@ function newRun(overrides: Partial<NewRun> = {}): NewRun {
     appName: 'basic',
     functionName: 'predict',
     async: false,
+    method: 'POST',
     status: 'pending',
     createdAt: 1_700_000_000_000 + nextId,
     paramsJson: '{"x":1}',
