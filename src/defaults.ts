@@ -12,12 +12,26 @@ export const DEFAULTS = {
   bodyLimit: 16 * 1024 * 1024,
   /** Runs per app that may wait for capacity before callers get 429. */
   maxQueue: 1000,
+  /** Bytes of params (request bodies) that runs waiting in one app's queue may hold before callers get 429. */
+  maxQueueBytes: 256 * 1024 * 1024,
+  /** How long a client has to send a whole request (headers and body) before it gets 408 or is closed. */
+  requestTimeoutMs: 60_000,
+  /** How long a stream's client may go without reading before the stream ends and its run is cancelled. */
+  streamStallMs: 60_000,
   /** How long an aborted function gets to return before its replica is replaced. */
   abortGraceMs: 5_000,
   /** Idle time before an SSE keep-alive comment. */
   sseHeartbeatMs: 15_000,
   /** Where the run store (runs.sqlite) and the dev JWT secret live, for the CLI. */
   dataDir: '.cerebrium-local',
+  /** Deepest nesting of arrays and objects a body may have (400 json_too_deep past it). */
+  maxJsonDepth: 512,
+  /** Finished runs older than this many days are deleted from the run store. */
+  retainRunsDays: 7,
+  /** Most runs the store keeps per app; the oldest finished ones beyond it are deleted. */
+  retainRuns: 10_000,
+  /** Results larger than this many bytes are stored cut to it, flagged as truncated (the caller gets all of it). */
+  maxStoredResultBytes: 16 * 1024 * 1024,
   /** Wait between the 3 attempts of a webhook delivery (Cerebrium: up to 5 s). */
   webhookRetryDelayMs: 5_000,
   /** How long one webhook attempt may take. */

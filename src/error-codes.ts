@@ -36,6 +36,11 @@ export const ERROR_CODES = {
     type: 'invalid_request_error',
     meaning: 'The body has a `__proto__` or `constructor.prototype` key, which is refused before any code sees it.',
   },
+  json_too_deep: {
+    status: 400,
+    type: 'invalid_request_error',
+    meaning: 'The body nests arrays and objects deeper than the server accepts (`--max-json-depth`, 512 by default).',
+  },
   body_not_object: {
     status: 400,
     type: 'invalid_request_error',
@@ -207,6 +212,11 @@ export const ERROR_CODES = {
     type: 'unavailable_error',
     meaning: 'Too many runs are already waiting for this app (`--max-queue`); retry after the `Retry-After` header.',
   },
+  store_unavailable: {
+    status: 503,
+    type: 'unavailable_error',
+    meaning: 'The run store cannot write (disk full, I/O error), so no async run is started; `/ready` names the store until it can.',
+  },
 
   // Run outcome: a run started and did not succeed; the body carries its run_id.
   function_exception: {
@@ -218,6 +228,11 @@ export const ERROR_CODES = {
     status: 500,
     type: 'function_error',
     meaning: 'The function returned a value JSON cannot encode.',
+  },
+  invalid_status_code: {
+    status: 500,
+    type: 'function_error',
+    meaning: 'The function returned a numeric `status_code` outside 200–599, which cannot be the status of its answer.',
   },
   invalid_chat_result: {
     status: 500,

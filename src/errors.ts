@@ -65,6 +65,8 @@ export interface SerializedError {
   aborted?: boolean;
   /** Set when the function returned something JSON cannot encode. */
   notSerialisable?: boolean;
+  /** Set when the function's result had a numeric `status_code` no HTTP answer can carry. */
+  invalidStatusCode?: boolean;
   /** Set when the replica itself died (process.exit, out of memory, an uncaught error). */
   crashed?: boolean;
   /** Set when the run outlived response_grace_period. */
@@ -99,6 +101,7 @@ export function functionFailed(err: SerializedError, includeStack: boolean): Cer
   if (err.notSerialisable) {
     return new CerebriumLocalError('result_not_serialisable', err.message);
   }
+  if (err.invalidStatusCode) return new CerebriumLocalError('invalid_status_code', err.message);
   if (err.timedOut) {
     return new CerebriumLocalError('response_grace_period_exceeded', err.message);
   }

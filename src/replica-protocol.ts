@@ -12,7 +12,7 @@ export interface ReplicaData {
   appDir: string;
   /** Absolute paths of the modules whose exports are the app's functions. */
   modules: string[];
-  /** Environment the app's functions see on top of the server's. */
+  /** The replica's whole environment (src/config/app-env.ts); none of the server's other variables. */
   env: Record<string, string>;
   logLevel: string;
   prettyLogs: boolean;

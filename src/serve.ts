@@ -6,15 +6,19 @@ import type { FastifyInstance } from 'fastify';
 import type { DestinationStream } from 'pino';
 import { AppRegistry } from './apps/app-registry.ts';
 import { AppWatcher } from './apps/app-watcher.ts';
-import { type AuthOptions, setUpAuth } from './auth/setup-auth.ts';
+import type { AppAuth } from './auth/auth-hook.ts';
+import { authChangeNotice, prepareAuthReload } from './auth/auth-reload.ts';
+import { publicAppsWarning } from './auth/exposure.ts';
+import { type AuthContext, type AuthOptions, setUpAuth } from './auth/setup-auth.ts';
 import { DEFAULTS } from './defaults.ts';
+import { closeServer } from './http/close-server.ts';
 import { buildServer } from './http/server.ts';
 import { createLogger, type Logger, wantsPrettyLogs } from './log.ts';
 import { recoverInterruptedRuns } from './runs/recover-interrupted.ts';
 import type { Run } from './runs/run.ts';
 import { RunMetrics } from './runs/run-metrics.ts';
 import { runOutcome } from './runs/run-outcome.ts';
-import { keepRunsFor } from './runs/run-retention.ts';
+import { retainRuns } from './runs/run-retention.ts';
 import { RunService } from './runs/run-service.ts';
 import { SqliteRunRepository } from './runs/sqlite-run-repository.ts';
 import { WebhookSender } from './runs/webhooks.ts';
@@ -30,6 +34,12 @@ export interface ServeOptions {
   logDestination?: DestinationStream;
   bodyLimit?: number;
   maxQueue?: number;
+  /** Bytes of params (request bodies) that runs waiting in one app's queue may hold before 429 (default 256 MiB). */
+  maxQueueBytes?: number;
+  /** How long a client has to send a whole request before 408 or a closed connection (default 60000 ms; 0: no limit). */
+  requestTimeoutMs?: number;
+  /** How long a stream's client may go without reading before the stream ends and its run is cancelled (default 60000 ms). */
+  streamStallMs?: number;
   /** How long an aborted function (timed out, or its caller left) gets before its replica is replaced. */
   abortGraceMs?: number;
   sseHeartbeatMs?: number;
@@ -44,8 +54,14 @@ export interface ServeOptions {
   webhookTimeoutMs?: number;
   /** On close, how long accepted runs and webhooks get to finish (default 30000 ms). */
   shutdownGraceMs?: number;
-  /** Delete finished runs older than this many days from the run store (kept forever when absent). */
-  keepRunsDays?: number;
+  /** Delete finished runs older than this many days from the run store (default 7; 0 keeps them). */
+  retainRunsDays?: number;
+  /** Keep at most this many runs per app, deleting the oldest finished ones (default 10000; 0: no limit). */
+  retainRuns?: number;
+  /** Store results larger than this many bytes cut to it, flagged as truncated (default 16 MiB). */
+  maxStoredResultBytes?: number;
+  /** Refuse bodies nested deeper than this with 400 json_too_deep (default 512). */
+  maxJsonDepth?: number;
   /** Reload an app when its cerebrium.toml, main.*, functions/ or models/ change. */
   watch?: boolean;
   /** Where the start-up banner goes (function URLs); nowhere when absent. */
@@ -61,12 +77,18 @@ export interface ServeOptions {
   installDeps?: boolean;
   /** cuda, webgpu or cpu: overrides the provider [cerebrium.hardware].compute picks for model sessions. */
   executionProvider?: string;
+  /** --pass-env: the server's variables replicas get besides PATH, HOME, LANG, LC_*, TZ, TMPDIR and NODE_ENV. */
+  passEnv?: string[];
+  /** --webhook-deny-private: refuse webhooks to loopback and private addresses too (link-local always is). */
+  webhookDenyPrivate?: boolean;
 }
 
 export interface RunningServer {
   server: FastifyInstance;
   registry: AppRegistry;
   logger: Logger;
+  /** The run store (tests fill it through setMaxPageCount to see a full disk). */
+  runStore: SqliteRunRepository;
   /** http://host:port, with the port actually bound. */
   url: string;
   /** Resolves when every app's functions are loaded (rejects if one fails to load). */
@@ -82,8 +104,10 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     logLevel: options.logLevel,
     prettyLogs: pretty,
     maxQueue: options.maxQueue ?? DEFAULTS.maxQueue,
+    maxQueueBytes: options.maxQueueBytes ?? DEFAULTS.maxQueueBytes,
     abortGraceMs: options.abortGraceMs ?? DEFAULTS.abortGraceMs,
     executionProvider: options.executionProvider,
+    passEnv: options.passEnv,
     python: options.python ?? DEFAULTS.python,
     healthcheckIntervalMs: options.healthcheckIntervalMs ?? DEFAULTS.healthcheckIntervalMs,
     log: logger,
@@ -91,7 +115,9 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   });
   const warnings = await registry.loadConfigs(options.appDirs);
   for (const warning of warnings) logger.warn(warning);
-  const auth = await setUpAuth(registry.appConfigs, options.auth ?? {}, { projectId: options.projectId, dataDir: options.dataDir });
+  const authContext = { projectId: options.projectId, dataDir: options.dataDir };
+  // A live view of the configs: a --watch reload that renames an app or flips disable_auth is followed.
+  const auth = await setUpAuth(() => registry.appConfigs, options.auth ?? {}, authContext);
   for (const warning of auth.warnings) logger.warn(warning);
 
   const exposeErrorStacks = options.exposeErrorStacks ?? process.env.NODE_ENV !== 'production';
@@ -101,16 +127,19 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   if (interrupted > 0) {
     logger.warn({ runs: interrupted, store: repository.location }, 'runs left unfinished by a server that stopped are marked as failed');
   }
-  const stopPruning = options.keepRunsDays === undefined ? undefined : keepRunsFor(options.keepRunsDays, repository, logger);
+  const retention = { days: options.retainRunsDays ?? DEFAULTS.retainRunsDays, perApp: options.retainRuns ?? DEFAULTS.retainRuns };
+  const stopPruning = retainRuns(retention, repository, logger);
   const webhooks = new WebhookSender({
     repository,
     describe,
     log: logger,
     retryDelayMs: options.webhookRetryDelayMs ?? DEFAULTS.webhookRetryDelayMs,
     timeoutMs: options.webhookTimeoutMs ?? DEFAULTS.webhookTimeoutMs,
+    denyPrivate: options.webhookDenyPrivate ?? false,
   });
   const metrics = new RunMetrics(registry);
-  const runs = new RunService({ apps: registry, repository, webhooks, log: logger, metrics, describe });
+  const maxStoredResultBytes = options.maxStoredResultBytes ?? DEFAULTS.maxStoredResultBytes;
+  const runs = new RunService({ apps: registry, repository, webhooks, log: logger, metrics, describe, maxStoredResultBytes });
   const shutdownGraceMs = options.shutdownGraceMs ?? DEFAULTS.shutdownGraceMs;
 
   const server = buildServer({
@@ -121,13 +150,16 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     bodyLimit: options.bodyLimit ?? DEFAULTS.bodyLimit,
     exposeErrorStacks,
     sseHeartbeatMs: options.sseHeartbeatMs ?? DEFAULTS.sseHeartbeatMs,
+    maxJsonDepth: options.maxJsonDepth ?? DEFAULTS.maxJsonDepth,
+    requestTimeoutMs: options.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs,
+    streamStallMs: options.streamStallMs ?? DEFAULTS.streamStallMs,
     auth: auth.auth,
   });
   try {
     await server.listen({ host: options.host, port: options.port });
   } catch (err) {
     // Release the data dir's lock, so a retry in this process (or another server) can open it.
-    stopPruning?.();
+    stopPruning();
     await repository.close();
     throw err;
   }
@@ -136,11 +168,13 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const shownHost = options.host.includes(':') ? `[${options.host}]` : options.host;
   const url = `http://${shownHost}:${port}`;
   for (const line of auth.banner) options.print?.(line);
+  const exposed = publicAppsWarning(options.host, registry.appConfigs);
+  if (exposed) logger.warn(exposed);
 
   let watcher: AppWatcher | undefined;
   const loaded = registry.loadFunctions().then(() => {
     if (options.print) printFunctionUrls(options.print, registry, url, options.projectId);
-    if (options.watch) watcher = watchApps(registry, options.appDirs, logger, options.print);
+    if (options.watch) watcher = watchApps(registry, options.appDirs, logger, options.print, { auth: auth.auth, context: authContext });
   });
   // The caller decides what a load failure means; this keeps it from being unhandled meanwhile.
   loaded.catch(() => undefined);
@@ -149,31 +183,45 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     server,
     registry,
     logger,
+    runStore: repository,
     url,
     loaded,
     async close() {
       // Stop taking calls, let accepted runs and webhooks drain, then stop replicas.
       watcher?.close();
       // New calls get 503 while accepted runs (sync, streams, async) finish; then the listener closes,
-      // which waits for their responses to be written.
+      // which waits for their responses to be written until the grace ends, then closes every connection.
       registry.draining = true;
+      const graceEndsAt = Date.now() + shutdownGraceMs;
       const unfinished = await runs.drain(shutdownGraceMs);
-      await server.close();
+      await closeServer(server, graceEndsAt);
       if (unfinished.length > 0) {
         logger.warn({ runs: unfinished.length }, 'runs still unfinished at shutdown; the next start marks them as failed');
       }
       await webhooks.close(shutdownGraceMs);
       await registry.close();
-      stopPruning?.();
+      stopPruning();
       await repository.close();
     },
   };
 }
 
-function watchApps(registry: AppRegistry, dirs: string[], logger: Logger, print?: (line: string) => void): AppWatcher {
+function watchApps(
+  registry: AppRegistry,
+  dirs: string[],
+  logger: Logger,
+  print: ((line: string) => void) | undefined,
+  auth: { auth: AppAuth; context: AuthContext },
+): AppWatcher {
   const watcher = new AppWatcher(registry, {
-    reloaded(appName, warnings) {
+    async beforeSwap(next) {
+      // A token must be checkable before an app turns locked: the dev secret when no key was given.
+      for (const line of await prepareAuthReload(auth.auth, next, auth.context)) print?.(line);
+    },
+    reloaded(appName, warnings, { previous, next }) {
       for (const warning of warnings) logger.warn(warning);
+      const notice = authChangeNotice(previous, next);
+      if (notice) logger[notice.level]({ app: appName }, notice.message);
       logger.info({ app: appName }, 'app reloaded');
       print?.(`Reloaded app "${appName}"`);
     },

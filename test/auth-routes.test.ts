@@ -9,7 +9,10 @@ import { bearer, expectRefused, hs256, SECRET } from './auth-support.ts';
 let server: FastifyInstance;
 let url: string;
 const auth = new AppAuth({
-  protectedApps: ['secured', 'my-app'],
+  apps: () => [
+    { name: 'secured', disableAuth: false },
+    { name: 'my-app', disableAuth: false },
+  ],
   checker: { kind: 'secret', key: new TextEncoder().encode(SECRET), algorithms: ['HS256'], describe: 'HS256 secret' },
   defaultProjectId: 'p-default',
 });

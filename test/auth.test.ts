@@ -140,7 +140,10 @@ describe('other routes of a protected app', () => {
     const token = await hs256({ projectId: 'p-test' });
     sentTokens.push(token);
     expect((await fetch(runs, { headers: bearer(token) })).status).toBe(200);
-    expect((await fetch(`${server.url}/v2/projects/p-test/apps/p-test-basic/runs`)).status).toBe(200);
+    // With a key configured, a public app's runs need one as well, as on Cerebrium (test/auth-scope.test.ts).
+    const publicRuns = `${server.url}/v2/projects/p-test/apps/p-test-basic/runs`;
+    await expectRefused(await fetch(publicRuns), 401, 'missing_token');
+    expect((await fetch(publicRuns, { headers: bearer(token) })).status).toBe(200);
   });
 });
 

@@ -71,6 +71,37 @@ describe('capacity', () => {
   });
 });
 
+describe('--max-queue-bytes', () => {
+  it('turns a call away with 429 once the runs waiting hold the byte budget, and counts bytes only while they wait', async () => {
+    // Room for two waiting runs of about 1 KB each, but not three (and --max-queue is no limit here).
+    const bounded = await startTestServer([fixture('capacity-app')], { maxQueue: 1000, maxQueueBytes: 2_500 });
+    const padded = (ms: number) => ({ ms, pad: 'x'.repeat(1_000) });
+    const post = async (body: Json) => {
+      const res = await bounded.post('/v4/p-test/capacity/slow', body);
+      return { res, body: (await res.json()) as Json };
+    };
+    try {
+      // Both slots busy: what follows waits, holding its body's bytes.
+      const busy = [post(padded(800)), post(padded(800))];
+      await new Promise((r) => setTimeout(r, 300));
+      const waiting = [post(padded(10)), post(padded(10))];
+      await new Promise((r) => setTimeout(r, 100));
+      const refused = await post(padded(10));
+      expect(refused.res.status).toBe(429);
+      expect(refused.res.headers.get('retry-after')).toBe('1');
+      expect((refused.body.error as Json).code).toBe('queue_full');
+      expect((refused.body.error as Json).message).toMatch(/bytes/);
+      // A small call still fits beside them, and every run admitted finishes.
+      const small = post({ ms: 10 });
+      for (const done of await Promise.all([...busy, ...waiting, small])) expect(done.res.status).toBe(200);
+      // Nothing waits any more, so the budget is whole again.
+      expect((await post(padded(10))).res.status).toBe(200);
+    } finally {
+      await bounded.close();
+    }
+  });
+});
+
 describe('timeouts', () => {
   it('a function that ignores the abort gets 504 at response_grace_period, its replica is replaced, and the next call succeeds', async () => {
     const { res, body } = await call('spins');

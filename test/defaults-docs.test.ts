@@ -12,6 +12,9 @@ const DEFAULT_OF: Record<string, keyof typeof DEFAULTS> = {
   '--project-id': 'projectId',
   '--log-level': 'logLevel',
   '--max-queue': 'maxQueue',
+  '--max-queue-bytes': 'maxQueueBytes',
+  '--request-timeout-ms': 'requestTimeoutMs',
+  '--stream-stall-ms': 'streamStallMs',
   '--abort-grace-ms': 'abortGraceMs',
   '--body-limit': 'bodyLimit',
   '--data-dir': 'dataDir',
@@ -19,6 +22,10 @@ const DEFAULT_OF: Record<string, keyof typeof DEFAULTS> = {
   '--healthcheck-interval-ms': 'healthcheckIntervalMs',
   '--webhook-retry-delay-ms': 'webhookRetryDelayMs',
   '--shutdown-grace-ms': 'shutdownGraceMs',
+  '--max-json-depth': 'maxJsonDepth',
+  '--retain-runs': 'retainRuns',
+  '--retain-runs-days': 'retainRunsDays',
+  '--max-stored-result-bytes': 'maxStoredResultBytes',
 };
 
 /** `| option | env | default | what |` rows of docs/configuration.md, by option. */

@@ -79,6 +79,19 @@ describe('sync invoke', () => {
     expect(teapot.status).toBe(418);
   });
 
+  it('answers a status_code outside 200–599 with a 500 invalid_status_code instead of leaving the caller waiting', async () => {
+    for (const code of [101, 100, 199, 600, 200.5]) {
+      const res = await server.post('/v4/p-test/basic/withStatus', { code });
+      expect(res.status, String(code)).toBe(500);
+      const body = (await res.json()) as { error: { code: string; message: string } };
+      expect(body.error.code).toBe('invalid_status_code');
+      expect(body.error.message).toContain(String(code));
+    }
+    // Not a number: not a status, so the answer is a plain 200.
+    expect((await server.post('/v4/p-test/basic/withStatus', { code: '404' })).status).toBe(200);
+    expect((await server.post('/v4/p-test/basic/withStatus', { code: 200 })).status).toBe(200);
+  });
+
   it('answers null for a function that returns nothing', async () => {
     const res = await server.post('/v4/p-test/basic/nothing', {});
     expect(((await res.json()) as { result: unknown }).result).toBeNull();

@@ -230,6 +230,12 @@ describe.skipIf(!hasPython3)('Python apps', () => {
       expect(res.status).toBe(201);
       expect(body.result).toEqual({ status_code: 201, id: 'thing-1' });
     });
+
+    it('a status_code outside 200–599 is a 500 invalid_status_code, not an answer that never comes', async () => {
+      const { res, body } = await call('with_status', { code: 101 });
+      expect(res.status).toBe(500);
+      expect(body.error.code).toBe('invalid_status_code');
+    });
   });
 
   describe('exceptions and crashes', () => {

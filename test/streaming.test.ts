@@ -3,6 +3,7 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixture, startTestServer, type TestServer } from './helpers/test-server.ts';
+import { until } from './helpers/until.ts';
 
 let server: TestServer;
 
@@ -37,16 +38,6 @@ async function stream(fn: string, body: unknown = {}): Promise<Streamed> {
 async function probe(): Promise<{ produced: number; finallyAt: number[] }> {
   const res = await server.post('/v4/p-test/streams/probe');
   return ((await res.json()) as { result: { produced: number; finallyAt: number[] } }).result;
-}
-
-async function until<T>(read: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 5_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let value = await read();
-  while (!ok(value) && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 20));
-    value = await read();
-  }
-  return value;
 }
 
 describe('streaming', () => {

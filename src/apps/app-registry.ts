@@ -44,6 +44,9 @@ export interface AppRegistryOptions extends RuntimeOptions {
   installDeps?: { dataDir: string };
 }
 
+/** Called during a reload with the new config and the one it replaces, before the new one loads. */
+export type ReloadPrepare = (next: AppConfig, previous: AppConfig) => Promise<void>;
+
 export class AppRegistry implements FunctionDirectory {
   private readonly apps = new Map<string, LoadedApp>();
   private configs: AppConfig[] = [];
@@ -110,7 +113,7 @@ export class AppRegistry implements FunctionDirectory {
       const venv = await prepareVenv(config, { interpreter, dataDir: installDeps.dataDir, log, prune: !this.apps.has(config.name) });
       if (venv) python = venv.python;
     }
-    const env = appEnvironment(config, this.options.projectId);
+    const env = appEnvironment(config, this.options);
     const exports = await inspectPythonApp({ python, appDir: config.dir, env, log });
     const backend = new ProcessBackend({ python, appName: config.name, appDir: config.dir, env, scaling: config.scaling, log });
     return { exports, runtime: new AppRuntime(config, backend, this.options) };
@@ -121,7 +124,7 @@ export class AppRegistry implements FunctionDirectory {
     const backend = new UpstreamBackend({
       appName: config.name,
       appDir: config.dir,
-      env: appEnvironment(config, this.options.projectId),
+      env: appEnvironment(config, this.options),
       scaling: config.scaling,
       runtime: custom,
       healthIntervalMs: this.options.healthcheckIntervalMs,
@@ -135,20 +138,22 @@ export class AppRegistry implements FunctionDirectory {
   /**
    * Loads the app in `dir` again (config, modules, function list) and swaps it in. Runs already
    * accepted finish on the old replicas, which then close. If anything fails, the old app keeps
-   * serving and the error is thrown for the caller to report.
+   * serving and the error is thrown for the caller to report. `prepare` sees the new config before
+   * anything loads (auth readies a key for an app turning locked); it may refuse by throwing.
    */
-  async reload(dir: string): Promise<{ app: LoadedApp; warnings: string[] }> {
+  async reload(dir: string, prepare?: ReloadPrepare): Promise<{ app: LoadedApp; warnings: string[]; previous: AppConfig }> {
     const old = this.list().find((app) => app.config.dir === resolve(dir));
     if (!old) throw new Error(`No app is served from ${dir}`);
     const { config, warnings } = await loadAppConfig(dir);
     const clash = this.configs.find((c) => c.name === config.name && c.dir !== config.dir);
     if (clash) throw new Error(`Two apps are named "${config.name}": ${clash.file} and ${config.file}`);
+    await prepare?.(config, old.config);
     const app = await this.loadApp(config);
     this.apps.delete(old.config.name);
     this.apps.set(config.name, app);
     this.configs = this.configs.map((c) => (c.dir === config.dir ? config : c));
     void old.runtime.retire();
-    return { app, warnings };
+    return { app, warnings, previous: old.config };
   }
 
   get ready(): boolean {

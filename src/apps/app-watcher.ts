@@ -3,15 +3,18 @@
 // an editor's write-then-rename) is one reload.
 import { existsSync, type FSWatcher, watch } from 'node:fs';
 import { basename, join } from 'node:path';
-import type { AppRegistry } from './app-registry.ts';
+import type { AppConfig } from '../config/load-config.ts';
+import type { AppRegistry, ReloadPrepare } from './app-registry.ts';
 
 const TOP_LEVEL = /^(cerebrium\.toml|\.env|main\.(ts|mts|js|mjs)|[^/]+\.py)$/;
 const WATCHED_FOLDERS = ['functions', 'models'];
 const SETTLE_MS = 150;
 
 export interface WatchEvents {
-  reloaded(appName: string, warnings: string[]): void;
+  reloaded(appName: string, warnings: string[], change: { previous: AppConfig; next: AppConfig }): void;
   failed(dir: string, error: unknown): void;
+  /** Before a changed app loads: may refuse the reload by throwing (see AppRegistry.reload). */
+  beforeSwap?: ReloadPrepare;
 }
 
 export class AppWatcher {
@@ -52,8 +55,8 @@ export class AppWatcher {
 
   private async reload(dir: string): Promise<void> {
     try {
-      const { app, warnings } = await this.registry.reload(dir);
-      this.events.reloaded(app.config.name, warnings);
+      const { app, warnings, previous } = await this.registry.reload(dir, this.events.beforeSwap);
+      this.events.reloaded(app.config.name, warnings, { previous, next: app.config });
     } catch (err) {
       this.events.failed(dir, err);
     }

@@ -33,13 +33,20 @@ export interface AuthSetup {
 /** The dev token's lifetime: long enough for a working week, short enough to not live forever. */
 export const DEV_TOKEN_TTL_S = 7 * 86_400;
 
-export async function setUpAuth(configs: readonly AppConfig[], options: AuthOptions, context: AuthContext): Promise<AuthSetup> {
+export async function setUpAuth(
+  configs: readonly AppConfig[] | (() => readonly AppConfig[]),
+  options: AuthOptions,
+  context: AuthContext,
+): Promise<AuthSetup> {
   const { projectId } = context;
+  const apps = typeof configs === 'function' ? configs : () => configs;
   const key = await loadVerificationKey(options);
   if (options.insecureSkipSignature && key) {
     throw new ConfigError('--insecure-skip-signature checks no signature: give it no key (--jwt-secret, --jwt-public-key, --jwks)');
   }
-  const protectedApps = configs.filter((c) => !c.disableAuth).map((c) => c.name);
+  const protectedApps = apps()
+    .filter((c) => !c.disableAuth)
+    .map((c) => c.name);
   const banner: string[] = [];
   const warnings: string[] = [];
 
@@ -52,17 +59,30 @@ export async function setUpAuth(configs: readonly AppConfig[], options: AuthOpti
         'Never expose this server beyond your machine.',
     );
   } else if (!checker && protectedApps.length > 0) {
-    const dev = await loadOrCreateDevSecret(context.dataDir);
-    const signing = secretSigningKey(dev.secret);
-    checker = { kind: 'secret', key: signing.key, algorithms: ['HS256'], describe: 'HS256 dev secret' };
-    const where = relative(process.cwd(), dev.file) || dev.file;
-    const token = await signToken(signing, projectId, DEV_TOKEN_TTL_S);
-    banner.push(
-      `Dev token for project ${projectId} (HS256, secret ${dev.created ? 'generated in' : 'from'} ${where}, valid 7 days):`,
-      `  Authorization: Bearer ${token}`,
-    );
+    const dev = await devSecretChecker(context);
+    checker = dev.checker;
+    banner.push(...dev.banner);
   }
 
   const needs = protectedApps.map((name) => `App "${name}" requires Authorization: Bearer <JWT> (checked with ${checker?.describe})`);
-  return { auth: new AppAuth({ protectedApps, checker, defaultProjectId: projectId }), banner: [...needs, ...banner], warnings };
+  // Only a key the operator named puts every app's runs behind a token: the dev secret is for
+  // locked apps alone, and with --insecure-skip-signature a token proves nothing.
+  const auth = new AppAuth({ apps, checker, defaultProjectId: projectId, runsNeedToken: key !== undefined });
+  if (key) banner.push(`The runs API (/v2/projects/…/runs) needs a token for every app (checked with ${key.describe})`);
+  return { auth, banner: [...needs, ...banner], warnings };
+}
+
+/** The generated dev secret's checker, and the banner lines with a ready-to-paste dev token. */
+export async function devSecretChecker(context: AuthContext): Promise<{ checker: TokenChecker; banner: string[] }> {
+  const dev = await loadOrCreateDevSecret(context.dataDir);
+  const signing = secretSigningKey(dev.secret);
+  const where = relative(process.cwd(), dev.file) || dev.file;
+  const token = await signToken(signing, context.projectId, DEV_TOKEN_TTL_S);
+  return {
+    checker: { kind: 'secret', key: signing.key, algorithms: ['HS256'], describe: 'HS256 dev secret' },
+    banner: [
+      `Dev token for project ${context.projectId} (HS256, secret ${dev.created ? 'generated in' : 'from'} ${where}, valid 7 days):`,
+      `  Authorization: Bearer ${token}`,
+    ],
+  };
 }

@@ -21,9 +21,19 @@ Options:
                      (env CEREBRIUM_PROJECT_ID, default ${D.projectId}; any id in a path is accepted)
   --log-level LEVEL  trace, debug, info, warn, error or silent (env LOG_LEVEL, default ${D.logLevel})
   --max-queue N      runs per app that may wait for capacity before 429 (default ${D.maxQueue})
+  --max-queue-bytes BYTES
+                     bytes of params (request bodies) the runs waiting in one app's queue may hold
+                     before 429 (default ${D.maxQueueBytes})
+  --request-timeout-ms MS
+                     how long a client has to send its whole request, headers and body, before it
+                     gets 408 or its connection is closed; 0: no limit (default ${D.requestTimeoutMs})
+  --stream-stall-ms MS
+                     a stream whose client reads nothing for this long is ended and its run
+                     cancelled; 0: wait forever (default ${D.streamStallMs})
   --abort-grace-ms N how long a function has to stop once aborted (timeout, caller gone)
                      before its replica is replaced (default ${D.abortGraceMs})
   --body-limit BYTES largest request body (default ${D.bodyLimit})
+  --max-json-depth N deepest nesting of arrays and objects a body may have; 400 past it (default ${D.maxJsonDepth})
   --execution-provider cuda|webgpu|cpu
                      where ONNX model sessions run, instead of what [cerebrium.hardware].compute
                      picks (GPU: cuda, then webgpu, then cpu; "CPU": cpu); one that fails falls back
@@ -37,10 +47,22 @@ Options:
   --data-dir DIR     every run is kept in DIR/runs.sqlite (default ${D.dataDir})
   --webhook-retry-delay-ms MS
                      wait between the 3 attempts of a ?webhookEndpoint= delivery (default ${D.webhookRetryDelayMs})
+  --webhook-deny-private
+                     refuse webhooks to loopback and private addresses too (link-local and cloud-metadata
+                     addresses always are), checked on what the host resolves to at the call and at delivery
+  --pass-env NAME    hand this variable of the server's environment to every replica (repeatable); replicas
+                     otherwise get only PATH, HOME, LANG, LC_*, TZ, TMPDIR, NODE_ENV and their app's
+                     .env, APP_NAME and PROJECT_ID
   --shutdown-grace-ms N
                      on SIGTERM/SIGINT, how long accepted runs get to finish (default ${D.shutdownGraceMs})
-  --keep-runs-days N delete finished runs older than N days from the run store, at start and
-                     hourly (default: keep every run)
+  --retain-runs N    keep at most N runs per app in the run store, deleting the oldest finished ones
+                     (at start, then every minute; 0: no limit) (default ${D.retainRuns})
+  --retain-runs-days N
+                     delete finished runs older than N days from the run store (at start, then every
+                     minute; 0 keeps them; --keep-runs-days N is the same) (default ${D.retainRunsDays})
+  --max-stored-result-bytes BYTES
+                     store a larger result cut to this size, flagged resultTruncated in the runs API;
+                     the caller and the webhook still get all of it (default ${D.maxStoredResultBytes})
   --watch            reload an app when its cerebrium.toml, main.*, functions/ or models/ change
                      (runs in flight finish on the old code; a broken change keeps the old code serving)
   -h, --help         show this text
@@ -94,6 +116,9 @@ async function serve(argv: string[]): Promise<number> {
         'project-id': { type: 'string' },
         'log-level': { type: 'string' },
         'max-queue': { type: 'string' },
+        'max-queue-bytes': { type: 'string' },
+        'request-timeout-ms': { type: 'string' },
+        'stream-stall-ms': { type: 'string' },
         'abort-grace-ms': { type: 'string' },
         'body-limit': { type: 'string' },
         'execution-provider': { type: 'string' },
@@ -106,9 +131,15 @@ async function serve(argv: string[]): Promise<number> {
         'install-deps': { type: 'boolean' },
         'insecure-skip-signature': { type: 'boolean' },
         'webhook-retry-delay-ms': { type: 'string' },
+        'webhook-deny-private': { type: 'boolean' },
+        'pass-env': { type: 'string', multiple: true },
         watch: { type: 'boolean' },
         'shutdown-grace-ms': { type: 'string' },
         'keep-runs-days': { type: 'string' },
+        'retain-runs-days': { type: 'string' },
+        'retain-runs': { type: 'string' },
+        'max-stored-result-bytes': { type: 'string' },
+        'max-json-depth': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -116,6 +147,10 @@ async function serve(argv: string[]): Promise<number> {
       process.stdout.write(USAGE);
       return 0;
     }
+    const envSecret = process.env.CEREBRIUM_JWT_SECRET;
+    // Read once, then gone from process.env: nothing later (a replica's environment, --pass-env, a
+    // dependency) can pick it up there. /proc/self/environ still shows it: see docs/security.md.
+    delete process.env.CEREBRIUM_JWT_SECRET;
     running = await startServer({
       appDirs: positionals.length ? positionals : ['.'],
       port: intOption('port', values.port ?? process.env.PORT, D.port),
@@ -123,6 +158,9 @@ async function serve(argv: string[]): Promise<number> {
       projectId: values['project-id'] ?? process.env.CEREBRIUM_PROJECT_ID ?? D.projectId,
       logLevel: values['log-level'] ?? process.env.LOG_LEVEL ?? D.logLevel,
       maxQueue: intOption('max-queue', values['max-queue'], D.maxQueue),
+      maxQueueBytes: intOption('max-queue-bytes', values['max-queue-bytes'], D.maxQueueBytes),
+      requestTimeoutMs: intOption('request-timeout-ms', values['request-timeout-ms'], D.requestTimeoutMs),
+      streamStallMs: intOption('stream-stall-ms', values['stream-stall-ms'], D.streamStallMs),
       abortGraceMs: intOption('abort-grace-ms', values['abort-grace-ms'], D.abortGraceMs),
       bodyLimit: intOption('body-limit', values['body-limit'], D.bodyLimit),
       executionProvider: values['execution-provider'] === undefined ? undefined : parseExecutionProvider(values['execution-provider']),
@@ -130,9 +168,7 @@ async function serve(argv: string[]): Promise<number> {
         // The environment's secret steps aside for a key given on the command line.
         jwtSecret:
           values['jwt-secret'] ??
-          ((values['jwt-public-key'] ?? values.jwks ?? values['insecure-skip-signature']) !== undefined
-            ? undefined
-            : process.env.CEREBRIUM_JWT_SECRET),
+          ((values['jwt-public-key'] ?? values.jwks ?? values['insecure-skip-signature']) !== undefined ? undefined : envSecret),
         jwtPublicKeyFile: values['jwt-public-key'],
         jwks: values.jwks,
         insecureSkipSignature: values['insecure-skip-signature'],
@@ -142,9 +178,18 @@ async function serve(argv: string[]): Promise<number> {
       healthcheckIntervalMs: intOption('healthcheck-interval-ms', values['healthcheck-interval-ms'], D.healthcheckIntervalMs),
       installDeps: values['install-deps'] ?? false,
       webhookRetryDelayMs: intOption('webhook-retry-delay-ms', values['webhook-retry-delay-ms'], D.webhookRetryDelayMs),
+      webhookDenyPrivate: values['webhook-deny-private'] ?? false,
+      passEnv: values['pass-env'] ?? [],
       watch: values.watch ?? false,
       shutdownGraceMs: intOption('shutdown-grace-ms', values['shutdown-grace-ms'], D.shutdownGraceMs),
-      keepRunsDays: values['keep-runs-days'] === undefined ? undefined : intOption('keep-runs-days', values['keep-runs-days'], 0, 1),
+      // --keep-runs-days is the option's earlier name, still taken.
+      retainRunsDays:
+        values['retain-runs-days'] !== undefined
+          ? intOption('retain-runs-days', values['retain-runs-days'], D.retainRunsDays)
+          : intOption('keep-runs-days', values['keep-runs-days'], D.retainRunsDays),
+      retainRuns: intOption('retain-runs', values['retain-runs'], D.retainRuns),
+      maxStoredResultBytes: intOption('max-stored-result-bytes', values['max-stored-result-bytes'], D.maxStoredResultBytes),
+      maxJsonDepth: intOption('max-json-depth', values['max-json-depth'], D.maxJsonDepth, 1),
       print: (line) => process.stdout.write(`${line}\n`),
     });
   } catch (err) {

@@ -12,7 +12,7 @@ export interface InvokeRouteOptions {
 
 export function registerInvokeRoute(server: FastifyInstance, { runs, sse }: InvokeRouteOptions): void {
   server.post<FunctionRoute>('/v4/:projectId/:appName/:functionName', async (request, reply) => {
-    const { request: runRequest, async } = parseRunRequest(request);
+    const { request: runRequest, async } = await parseRunRequest(request, runs);
     if (async) return acceptAsync(reply, runs, runRequest);
 
     const wantsEvents = acceptsEventStream(request.headers.accept);

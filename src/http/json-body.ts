@@ -1,16 +1,40 @@
 // Bodies are JSON whatever their content-type says (curl's -d sends form encoding), an empty body
-// is `{}`, and keys that could reach an object's prototype are refused before any code sees them.
+// is `{}`, a body nested deeper than --max-json-depth is refused, and keys that could reach an
+// object's prototype are refused before any code sees them. The text as received is kept beside
+// the parsed body, so the run store keeps it as sent instead of serialising the params again.
 import type { FastifyInstance } from 'fastify';
 import secureJson from 'secure-json-parse';
+import { DEFAULTS } from '../defaults.ts';
 import { CerebriumLocalError } from '../errors.ts';
+import { nestsDeeperThan } from './json-depth.ts';
 
-export function registerJsonBodyParser(server: FastifyInstance): void {
+export interface JsonBodyOptions {
+  /** Deepest nesting of arrays and objects accepted (400 json_too_deep past it). */
+  maxDepth?: number;
+}
+
+/** Each parsed body (an object) → its text as received. */
+const receivedText = new WeakMap<object, string>();
+
+/** The JSON text a parsed body arrived as; undefined for a body this parser did not make. */
+export function bodyText(body: unknown): string | undefined {
+  return typeof body === 'object' && body !== null ? receivedText.get(body) : undefined;
+}
+
+export function registerJsonBodyParser(server: FastifyInstance, options: JsonBodyOptions = {}): void {
+  const maxDepth = options.maxDepth ?? DEFAULTS.maxJsonDepth;
   server.removeAllContentTypeParsers();
   server.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => {
     const text = body as string;
-    if (text.trim() === '') return done(null, {});
+    if (text.trim() === '') return done(null, keepText({}, '{}'));
+    if (nestsDeeperThan(text, maxDepth)) {
+      return done(
+        new CerebriumLocalError('json_too_deep', `The body nests arrays and objects deeper than ${maxDepth} levels (--max-json-depth)`),
+      );
+    }
     try {
-      done(null, secureJson.parse(text, null, { protoAction: 'error', constructorAction: 'error' }));
+      const parsed: unknown = secureJson.parse(text, null, { protoAction: 'error', constructorAction: 'error' });
+      done(null, typeof parsed === 'object' && parsed !== null ? keepText(parsed, text) : parsed);
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       if (/forbidden prototype property/.test(message)) {
@@ -24,6 +48,11 @@ export function registerJsonBodyParser(server: FastifyInstance): void {
       done(new CerebriumLocalError('invalid_json', `The body is not valid JSON: ${message}`));
     }
   });
+}
+
+function keepText(parsed: object, text: string): object {
+  receivedText.set(parsed, text);
+  return parsed;
 }
 
 /** The function's params: the body, which must be a JSON object (absent means `{}`). */

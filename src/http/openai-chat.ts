@@ -21,7 +21,7 @@ export interface OpenAiRouteOptions {
 
 export function registerChatRoute(scope: FastifyInstance, { runs, sse }: OpenAiRouteOptions): void {
   scope.post<FunctionRoute>('/v4/:projectId/:appName/:functionName/chat/completions', async (request, reply) => {
-    const { request: runRequest, async } = parseRunRequest(request);
+    const { request: runRequest, async } = await parseRunRequest(request, runs);
     if (async) return acceptAsync(reply, runs, runRequest);
 
     // A generator's chunks come unframed ('raw') whether or not the caller streams: read here one

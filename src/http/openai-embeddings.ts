@@ -19,7 +19,7 @@ export function registerEmbeddingsRoutes(scope: FastifyInstance, { runs, sse }: 
     scope.post<FunctionRoute>(`/v4/:projectId/:appName/:functionName/${path}`, async (request, reply) => {
       // Checked before a run exists: a format the route cannot write must not cost a run.
       const format = encodingFormat(request.body);
-      const { request: runRequest, async } = parseRunRequest(request);
+      const { request: runRequest, async } = await parseRunRequest(request, runs);
       if (async) return acceptAsync(reply, runs, runRequest);
 
       const { run, settled } = startForCaller(reply, runs, runRequest);

@@ -321,12 +321,14 @@ export interface OpenApiOptions {
   /** The server's own URL, listed under `servers`. */
   serverUrl: string;
   version: string;
+  /** Which apps the caller may see (a locked app only with a token); every app when absent. */
+  visible?: (app: LoadedApp) => boolean;
 }
 
 export function buildOpenApiDocument(registry: AppRegistry, options: OpenApiOptions): Schema {
   const paths: Record<string, Schema> = {};
   const components: Schema = { ...COMPONENT_SCHEMAS };
-  const apps = registry.list();
+  const apps = registry.list().filter((app) => options.visible?.(app) ?? true);
   for (const app of apps) {
     for (const fn of AppRegistry.publicFunctions(app)) {
       paths[`/v4/{projectId}/${app.config.name}/${fn.name}`] = { post: invokeOperation(app, fn, components) };

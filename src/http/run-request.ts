@@ -5,9 +5,8 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyRequest } from 'fastify';
 import { CerebriumLocalError } from '../errors.ts';
-import type { RunRequest } from '../runs/run-service.ts';
-import { parseWebhookEndpoint } from '../runs/webhooks.ts';
-import { bodyAsParams } from './json-body.ts';
+import type { RunRequest, RunService } from '../runs/run-service.ts';
+import { bodyAsParams, bodyText } from './json-body.ts';
 
 export interface FunctionPath {
   projectId: string;
@@ -32,13 +31,16 @@ export interface ParsedRunRequest {
   async: boolean;
 }
 
-export function parseRunRequest(req: FastifyRequest<FunctionRoute>): ParsedRunRequest {
+/** Async only for a webhook: its host is resolved, so a name pointing at a refused address is a 400 now. */
+export async function parseRunRequest(req: FastifyRequest<FunctionRoute>, runs: RunService): Promise<ParsedRunRequest> {
   const { projectId, appName, functionName } = req.params;
   const params = bodyAsParams(req.body);
   const async = asyncFlag(req.query.async);
-  const request: RunRequest = { projectId, appName, functionName, params };
+  const request: RunRequest = { projectId, appName, functionName, params, paramsBytes: bodyBytes(req.headers) };
+  const paramsJson = bodyText(req.body);
+  if (paramsJson !== undefined) request.paramsJson = paramsJson;
   if (req.query.webhookEndpoint !== undefined) {
-    request.webhook = { url: parseWebhookEndpoint(req.query.webhookEndpoint), secret: webhookSecret(req.headers) };
+    request.webhook = await runs.webhookTarget(req.query.webhookEndpoint, webhookSecret(req.headers));
   }
   return { request, async };
 }
@@ -48,6 +50,12 @@ function asyncFlag(value: string | undefined): boolean {
   if (value === undefined || value === '' || value === 'false' || value === '0') return false;
   if (value === 'true' || value === '1') return true;
   throw new CerebriumLocalError('invalid_async', `async must be true or false, got "${value}"`);
+}
+
+/** The body's size as sent, the cheap measure of what its params hold in memory (0 when not declared: chunked). */
+function bodyBytes(headers: IncomingHttpHeaders): number {
+  const length = Number(headers['content-length']);
+  return Number.isSafeInteger(length) && length > 0 ? length : 0;
 }
 
 function webhookSecret(headers: IncomingHttpHeaders): string | undefined {

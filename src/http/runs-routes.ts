@@ -1,15 +1,16 @@
 // The runs API, shaped like Cerebrium's management API but served here beside /v4:
 //   GET  /v2/projects/:projectId/apps/:appId/runs/:runId         → {"item": Run}
-//   GET  /v2/projects/:projectId/apps/:appId/runs?asyncOnly=true → {"items": [Run], "nextToken"}
+//   GET  /v2/projects/:projectId/apps/:appId/runs?asyncOnly=true → {"items": [Run without result], "nextToken"}
 //   POST /v2/projects/:projectId/apps/:appId/runs/:runId/cancel  → {"item": Run}
-// where appId is "{projectId}-{appName}". Newest runs come first.
+// where appId is "{projectId}-{appName}". Newest runs come first, at most 100 a page; as on the
+// real management API a page carries no results (they can be megabytes each): GET one run for it.
 import type { FastifyInstance } from 'fastify';
 import { CerebriumLocalError } from '../errors.ts';
 import type { StoredRun, WebhookAttempt } from '../runs/run-repository.ts';
-import type { RunRecord, RunRef, RunService } from '../runs/run-service.ts';
+import type { RunListItem, RunRecord, RunRef, RunService } from '../runs/run-service.ts';
 
 export const DEFAULT_PAGE_SIZE = 100;
-export const MAX_PAGE_SIZE = 1000;
+export const MAX_PAGE_SIZE = 100;
 
 interface AppParams {
   projectId: string;
@@ -26,7 +27,7 @@ interface ListQuery {
   nextToken?: string;
 }
 
-/** A run as the API shows it: the reference's fields, then result, error and webhook attempts. */
+/** A run as the API shows it: the reference's fields, then result (not in list pages), error and webhook attempts. */
 export interface ApiRun {
   id: string;
   functionName: string;
@@ -40,7 +41,10 @@ export interface ApiRun {
   runtimeMs: number | null;
   queueTimeMs: number | null;
   region: string;
-  result: unknown;
+  /** The function's result; when `resultTruncated`, the beginning of its JSON text, as a string. Absent from list pages. */
+  result?: unknown;
+  /** The result was larger than --max-stored-result-bytes and only its beginning was stored. */
+  resultTruncated: boolean;
   error: Record<string, unknown> | null;
   webhookAttempts?: Array<Omit<WebhookAttempt, 'at'> & { at: string }>;
 }
@@ -50,7 +54,17 @@ const REGION = 'local';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-function toApiRun(run: RunRecord): ApiRun {
+/** One run with its result, as GET of that run and cancel answer it. */
+function toApiRunWithResult(run: RunRecord): ApiRun {
+  const { resultJson, resultTruncated } = run;
+  const result = resultJson === null ? null : resultTruncated ? resultJson : (JSON.parse(resultJson) as unknown);
+  const { error, webhookAttempts, ...head } = toApiRun(run);
+  const item: ApiRun = { ...head, result, resultTruncated, error };
+  if (webhookAttempts) item.webhookAttempts = webhookAttempts;
+  return item;
+}
+
+function toApiRun(run: RunListItem): ApiRun {
   const item: ApiRun = {
     id: run.id,
     functionName: run.functionName,
@@ -64,7 +78,7 @@ function toApiRun(run: RunRecord): ApiRun {
     runtimeMs: run.runTimeMs,
     queueTimeMs: run.queueTimeMs,
     region: REGION,
-    result: run.resultJson === null ? null : (JSON.parse(run.resultJson) as unknown),
+    resultTruncated: run.resultTruncated,
     error: run.errorJson === null ? null : (JSON.parse(run.errorJson) as Record<string, unknown>),
   };
   if (run.webhookAttempts) {
@@ -109,7 +123,7 @@ export function registerRunsRoutes(server: FastifyInstance, runs: RunService): v
   const base = '/v2/projects/:projectId/apps/:appId/runs';
 
   server.get<{ Params: RunParams }>(`${base}/:runId`, async (request) => ({
-    item: toApiRun(await runs.get(runRef(request.params))),
+    item: toApiRunWithResult(await runs.get(runRef(request.params))),
   }));
 
   server.get<{ Params: AppParams; Querystring: ListQuery }>(base, async (request) => {
@@ -131,6 +145,6 @@ export function registerRunsRoutes(server: FastifyInstance, runs: RunService): v
   });
 
   server.post<{ Params: RunParams }>(`${base}/:runId/cancel`, async (request) => ({
-    item: toApiRun(await runs.cancel(runRef(request.params))),
+    item: toApiRunWithResult(await runs.cancel(runRef(request.params))),
   }));
 }

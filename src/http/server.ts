@@ -27,6 +27,12 @@ export interface ServerOptions {
   exposeErrorStacks: boolean;
   /** Idle ms before an SSE keep-alive comment; 0 turns heartbeats off. */
   sseHeartbeatMs: number;
+  /** Deepest nesting of arrays and objects a body may have (400 past it; default 512). */
+  maxJsonDepth?: number;
+  /** How long a client has to send its whole request, headers and body (408 or closed past it); 0: no limit. */
+  requestTimeoutMs: number;
+  /** How long a stream's client may go without reading before the stream ends and its run is cancelled. */
+  streamStallMs: number;
   /** Per-app bearer-token checks; every app is public when absent. */
   auth?: AppAuth;
 }
@@ -41,22 +47,42 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     // Run ids double as request ids.
     requestIdHeader: false,
     forceCloseConnections: 'idle',
+    // A client sending its body byte by byte (or stopping midway) must not hold a socket forever.
+    requestTimeout: options.requestTimeoutMs,
+    http: requestTimeouts(options.requestTimeoutMs),
     // Errors raised before routing (a path with broken %-encoding) leave in the same envelope.
     frameworkErrors: (err, _request, reply) => sendError(reply, fromFastify(err)),
   });
   registerWebSocketUpgrades(server);
-  registerJsonBodyParser(server);
+  registerJsonBodyParser(server, { maxDepth: options.maxJsonDepth });
   registerErrorHandling(server);
   // Before any route: the hook covers every route whose path names an app.
   if (options.auth) registerAppAuth(server, options.auth);
   // After auth: a custom runtime's requests are forwarded only once they pass it.
   registerForwarding(server, { runs, isCustom: (name) => registry.isCustom(name), exposeStack: options.exposeErrorStacks });
-  registerHealthRoutes(server, registry);
+  registerHealthRoutes(server, registry, () => runs.storeHealth());
   registerMetricsRoute(server, metrics);
-  registerOpenApiRoute(server, registry);
-  const sse = { heartbeatMs: options.sseHeartbeatMs, exposeStack: options.exposeErrorStacks, metrics };
+  registerOpenApiRoute(server, registry, options.auth);
+  const sse = { heartbeatMs: options.sseHeartbeatMs, stallMs: options.streamStallMs, exposeStack: options.exposeErrorStacks, metrics };
   registerInvokeRoute(server, { runs, sse });
   registerOpenAiRoutes(server, { runs, sse });
   registerRunsRoutes(server, runs);
   return server;
+}
+
+/**
+ * Node's own limits for receiving a request: headers no later than the whole request, and the
+ * check for expired requests often enough to keep the limit (Node checks every 30 s by default).
+ */
+function requestTimeouts(requestTimeoutMs: number): {
+  headersTimeout?: number;
+  requestTimeout: number;
+  connectionsCheckingInterval?: number;
+} {
+  if (requestTimeoutMs === 0) return { requestTimeout: 0 };
+  return {
+    requestTimeout: requestTimeoutMs,
+    headersTimeout: Math.min(60_000, requestTimeoutMs),
+    connectionsCheckingInterval: Math.min(1_000, Math.max(25, Math.floor(requestTimeoutMs / 4))),
+  };
 }

@@ -3,6 +3,7 @@
 // (Written on the raw response rather than through @fastify/sse: frames arrive already encoded,
 // and a pending write must end the moment the client leaves.)
 import { once } from 'node:events';
+import type { ServerResponse } from 'node:http';
 import type { FastifyReply } from 'fastify';
 import { type CerebriumLocalError, errorBody } from '../errors.ts';
 import type { Run } from '../runs/run.ts';
@@ -13,6 +14,8 @@ import type { StartedRun } from '../runs/run-service.ts';
 export interface SseOptions {
   /** Send a comment line after this many idle ms, so proxies keep the stream open; 0 turns it off. */
   heartbeatMs: number;
+  /** A client that takes nothing for this long has its stream ended and its run cancelled; 0 waits forever. */
+  stallMs: number;
   exposeStack: boolean;
   /** Counts frames sent, for /metrics. */
   metrics?: RunMetrics;
@@ -44,6 +47,23 @@ const replicaFraming: SseFraming = {
   end: () => '',
   error: (err) => `event: error\ndata: ${JSON.stringify(errorBody(err))}\n\n`,
 };
+
+/** Waits until the client has taken what was written (or left): false when it took nothing for `stallMs`. */
+async function drainedWithin(res: ServerResponse, closed: Promise<void>, stallMs: number): Promise<boolean> {
+  if (stallMs <= 0) {
+    await Promise.race([once(res, 'drain'), closed]);
+    return true;
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const stalled = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), stallMs);
+  });
+  try {
+    return await Promise.race([once(res, 'drain').then(() => true), closed.then(() => true), stalled]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 export async function streamRun(
   reply: FastifyReply,
@@ -101,7 +121,12 @@ export async function streamRun(
         res.cork();
         process.nextTick(() => res.uncork());
       }
-      if (!res.write(frame)) await Promise.race([once(res, 'drain'), closed]);
+      if (!res.write(frame) && !(await drainedWithin(res, closed, options.stallMs))) {
+        // A client that stopped reading would hold the socket, the run and a shutdown forever.
+        run.requestCancel(`The client read nothing of the stream for ${options.stallMs} ms (--stream-stall-ms)`);
+        res.destroy();
+        break;
+      }
     }
     await started.settled;
     const last =

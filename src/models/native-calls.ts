@@ -30,6 +30,11 @@ export async function duringNativeCall<T>(call: () => Promise<T>): Promise<T> {
   }
 }
 
+/** Whether the server has marked this replica for replacement: a run handed to it now must not begin. */
+export function replicaClosing(): boolean {
+  return Atomics.load(gauge, CLOSING) === 1;
+}
+
 /** Server side: stop new native calls in that replica; true once none is running. */
 export function closeNativeCalls(replicaGauge: Int32Array): boolean {
   Atomics.store(replicaGauge, CLOSING, 1);

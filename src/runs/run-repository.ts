@@ -22,11 +22,17 @@ export interface StoredRun {
   runTimeMs: number | null;
   queueTimeMs: number | null;
   paramsJson: string;
+  /** The result's JSON text; only its first --max-stored-result-bytes when `resultTruncated`. */
   resultJson: string | null;
+  /** The result was larger than the store keeps: `resultJson` is its beginning, not JSON. */
+  resultTruncated: boolean;
   /** The error envelope's `error` object, as JSON text. */
   errorJson: string | null;
   webhookEndpoint: string | null;
 }
+
+/** A run as a list page shows it: without its params and result, which can each be megabytes. */
+export type RunSummary = Omit<StoredRun, 'paramsJson' | 'resultJson'>;
 
 /** What a new run's record holds. */
 export interface NewRun {
@@ -54,6 +60,8 @@ export interface RunChange {
     completedAt: number;
     runTimeMs: number | null;
     resultJson: string | null;
+    /** Set when `resultJson` is only the beginning of a result too large to keep. */
+    resultTruncated?: boolean;
     errorJson: string | null;
   };
 }
@@ -80,24 +88,38 @@ export interface RunPageQuery {
 export interface RunRepository {
   /** Where the runs are, for log lines ("runs.sqlite" path, a database URL without its password). */
   readonly location: string;
+  /**
+   * False while writes fail (a full disk, an I/O error): the writes accepted are kept (up to a
+   * cap) and retried, and /ready answers 503 naming the store. True again once a retry lands.
+   */
+  readonly writable: boolean;
+  /** Why the last write failed, while not writable. */
+  readonly lastWriteError: string | undefined;
   insert(run: NewRun): void;
   transition(change: RunChange): void;
   recordWebhookAttempt(runId: string, attempt: WebhookAttempt): void;
   /**
-   * Writes every write accepted so far now, and resolves once that is done. A write that fails
-   * (a full disk, say) is logged by the repository; it does not reject here yet.
+   * Writes every write accepted so far now, and resolves once that is done. Rejects with a
+   * `store_unavailable` error when they could not be written; they are kept and retried.
    */
   commit(): Promise<void>;
+  /** Drops the writes still waiting for a run refused before it started (its record could not be stored). */
+  discard(runId: string): void;
   get(id: string): Promise<StoredRun | undefined>;
-  /** Newest first. */
-  listPage(query: RunPageQuery): Promise<StoredRun[]>;
+  /** Newest first, without params and results. */
+  listPage(query: RunPageQuery): Promise<RunSummary[]>;
   webhookAttempts(runId: string): Promise<WebhookAttempt[]>;
   /**
    * Marks every pending or running run as failed with `statusCode` and `error` (the envelope's
    * `error` object): the server that ran them is gone. Returns how many there were.
    */
   recoverInterrupted(statusCode: number, error: Record<string, unknown>): Promise<number>;
-  /** Deletes runs that finished before `completedBefore` (epoch ms), with their webhook attempts. Returns how many. */
+  /**
+   * Deletes runs that finished before `completedBefore` (epoch ms), with their webhook attempts, a
+   * batch at a time so other work interleaves. Returns how many.
+   */
   prune(completedBefore: number): Promise<number>;
+  /** Deletes each app's finished runs beyond its `keepPerApp` newest runs, as `prune` does. Returns how many. */
+  pruneExcess(keepPerApp: number): Promise<number>;
   close(): Promise<void>;
 }

@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import type { AppFunction, LoadedApp } from '../apps/app-registry.ts';
 import type { FunctionDirectory } from '../apps/resolve-function.ts';
+import { DEFAULTS } from '../defaults.ts';
 import { CerebriumLocalError, invalidParams } from '../errors.ts';
 import type { ChunkEncoding } from '../replica-protocol.ts';
 import type { ExecutionEvents, ExecutionOutcome } from '../runtime/execution.ts';
@@ -15,7 +16,7 @@ import { logRunOutcome } from './run-log.ts';
 import type { RunMetrics } from './run-metrics.ts';
 import type { DescribeOutcome } from './run-outcome.ts';
 import { recordRun } from './run-recorder.ts';
-import type { RunPageQuery, RunRepository, StoredRun, WebhookAttempt } from './run-repository.ts';
+import type { RunPageQuery, RunRepository, RunSummary, StoredRun, WebhookAttempt } from './run-repository.ts';
 import type { WebhookSender, WebhookTarget } from './webhooks.ts';
 
 /** A cancelled run answers once it has stopped, or after this long with its state then. */
@@ -31,6 +32,8 @@ export interface RunServiceDeps {
   metrics?: RunMetrics;
   /** How a finished run answered its caller (exposes stacks or not). */
   describe: DescribeOutcome;
+  /** Results longer than this are stored cut, flagged as truncated (default 16 MiB). */
+  maxStoredResultBytes?: number;
 }
 
 /** What a caller asked for, already parsed. */
@@ -41,6 +44,10 @@ export interface RunRequest {
   params: Record<string, unknown>;
   /** Where the outcome is POSTed once the run ends. */
   webhook?: WebhookTarget;
+  /** The size of the params as sent (the body's bytes): what the run holds against --max-queue-bytes while queued. */
+  paramsBytes?: number;
+  /** The params' JSON text as received (the body), stored as it is rather than made again from `params`. */
+  paramsJson?: string;
 }
 
 /** A run started for a caller who waits for it. */
@@ -85,6 +92,19 @@ export interface RunRecord extends StoredRun {
   webhookAttempts?: WebhookAttempt[];
 }
 
+/** A run of a list page: no params, no result. */
+export interface RunListItem extends RunSummary {
+  webhookAttempts?: WebhookAttempt[];
+}
+
+/** Whether the run store can write, for /ready. */
+export interface StoreHealth {
+  location: string;
+  writable: boolean;
+  /** Why it cannot, while it cannot. */
+  error: string | undefined;
+}
+
 /** How a generator's chunks travel for this caller, once the function is known; false gathers them. */
 export type StreamChoice = (fn: AppFunction) => ChunkEncoding | false;
 
@@ -98,7 +118,7 @@ export class RunService {
   start(request: RunRequest, streamFor: StreamChoice = () => false): StartedRun {
     const { app, fn, run } = this.create(request, false);
     const stream = streamFor(fn);
-    const execution = this.execute(app, run, stream);
+    const execution = this.execute(app, run, stream, request.paramsBytes);
     return { run, fn, stream, chunks: execution.chunks, settled: run.settled() };
   }
 
@@ -118,12 +138,34 @@ export class RunService {
     return { run, settled: run.settled() };
   }
 
-  /** Starts a run in the background; resolves once its record is stored, so its 202 can leave. */
+  /** A call's ?webhookEndpoint=, checked before any run exists: 400 for a bad URL or a refused address. */
+  webhookTarget(raw: unknown, secret: string | undefined): Promise<WebhookTarget> {
+    return this.deps.webhooks.target(raw, secret);
+  }
+
+  /**
+   * Starts a run in the background once its record is stored, so its 202 can leave. When the
+   * store cannot write, the run never starts and the caller gets 503 store_unavailable: an
+   * async run nobody could read back would be lost work.
+   */
   async startAsync(request: RunRequest): Promise<Run> {
     const { app, run } = this.create(request, true);
-    this.execute(app, run, false);
-    await this.deps.repository.commit();
+    try {
+      await this.deps.repository.commit();
+    } catch (err) {
+      this.deps.repository.discard(run.id);
+      this.live.delete(run.id);
+      throw err;
+    }
+    if (request.webhook) this.deps.webhooks.sendWhenDone(run, request.webhook);
+    this.execute(app, run, false, request.paramsBytes);
     return run;
+  }
+
+  /** Whether the run store can write now. */
+  storeHealth(): StoreHealth {
+    const { location, writable, lastWriteError } = this.deps.repository;
+    return { location, writable, error: lastWriteError };
   }
 
   async get(ref: RunRef): Promise<RunRecord> {
@@ -134,8 +176,8 @@ export class RunService {
     return this.withAttempts(stored);
   }
 
-  /** Newest first. */
-  async list(query: RunPageQuery): Promise<RunRecord[]> {
+  /** Newest first, without params and results (`get` has them). */
+  async list(query: RunPageQuery): Promise<RunListItem[]> {
     const page = await this.deps.repository.listPage(query);
     return Promise.all(page.map((stored) => this.withAttempts(stored)));
   }
@@ -165,14 +207,15 @@ export class RunService {
   }
 
   private create(request: RunRequest, async: boolean): { app: LoadedApp; fn: AppFunction; run: Run } {
-    const { projectId, appName, functionName, params, webhook } = request;
+    const { projectId, appName, functionName, params, paramsJson, webhook } = request;
     const { app, fn } = this.deps.apps.resolve(appName, functionName);
     const problems = fn.validateParams?.(params) ?? [];
     if (problems.length > 0) throw invalidParams(problems);
-    app.runtime.assertCanAccept();
+    app.runtime.assertCanAccept(request.paramsBytes);
 
-    const run = this.track(new Run({ projectId, appName, functionName, params, async, webhookEndpoint: webhook?.url }));
-    if (webhook) this.deps.webhooks.sendWhenDone(run, webhook);
+    const run = this.track(new Run({ projectId, appName, functionName, params, paramsJson, async, webhookEndpoint: webhook?.url }));
+    // An async run's webhook waits until its record is stored (startAsync): a refused run has none.
+    if (webhook && !async) this.deps.webhooks.sendWhenDone(run, webhook);
     return { app, fn, run };
   }
 
@@ -181,14 +224,16 @@ export class RunService {
     const { log, metrics, repository, describe } = this.deps;
     logRunOutcome(run, log);
     metrics?.observe(run);
-    recordRun(run, repository, describe, log);
+    const maxStoredResultBytes = this.deps.maxStoredResultBytes ?? DEFAULTS.maxStoredResultBytes;
+    recordRun(run, { repository, describe, log, maxStoredResultBytes });
     this.live.set(run.id, run);
     return run;
   }
 
-  private execute(app: LoadedApp, run: Run, stream: ChunkEncoding | false) {
+  private execute(app: LoadedApp, run: Run, stream: ChunkEncoding | false, paramsBytes?: number) {
     const { id: runId, projectId, functionName, params } = run;
-    return app.runtime.execute({ runId, projectId, functionName, params, stream }, run.cancelSignal, this.eventsFor(run));
+    const request = { runId, projectId, functionName, params, stream };
+    return app.runtime.execute(request, run.cancelSignal, this.eventsFor(run), { paramsBytes });
   }
 
   /** What the runtime tells about a run → the run's transitions. */
@@ -218,7 +263,7 @@ export class RunService {
     else run.fail(outcome.error, outcome.runTimeMs);
   }
 
-  private async withAttempts(stored: StoredRun): Promise<RunRecord> {
+  private async withAttempts<T extends RunSummary>(stored: T): Promise<T & { webhookAttempts?: WebhookAttempt[] }> {
     if (stored.webhookEndpoint === null) return stored;
     return { ...stored, webhookAttempts: await this.deps.repository.webhookAttempts(stored.id) };
   }

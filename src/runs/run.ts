@@ -22,6 +22,8 @@ export interface RunInit {
   appName: string;
   functionName: string;
   params: Record<string, unknown>;
+  /** The params' JSON text as the caller sent it, stored as received; made from `params` when absent. */
+  paramsJson?: string;
   /** Set for runs answered with 202 and run in the background. */
   async?: boolean;
   /** Where the outcome is POSTed once the run ends (?webhookEndpoint=). */
@@ -41,6 +43,8 @@ export class Run extends EventEmitter<RunEvents> {
   readonly appName: string;
   readonly functionName: string;
   readonly params: Record<string, unknown>;
+  /** The body's text as received, when the params came from one. */
+  readonly paramsJson: string | undefined;
   readonly async: boolean;
   readonly webhookEndpoint: string | undefined;
   /** Set for a request forwarded to a custom runtime: its HTTP method. */
@@ -69,6 +73,7 @@ export class Run extends EventEmitter<RunEvents> {
     this.appName = init.appName;
     this.functionName = init.functionName;
     this.params = init.params;
+    this.paramsJson = init.paramsJson;
     this.async = init.async ?? false;
     this.webhookEndpoint = init.webhookEndpoint;
     this.method = init.method;

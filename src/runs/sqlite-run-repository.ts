@@ -1,14 +1,17 @@
 // The embedded run repository: SQLite (better-sqlite3) at <data-dir>/runs.sqlite, WAL mode, one
 // server per file. Writes are gathered for a few milliseconds and committed together, a run's
 // rows merged first; `commit` writes what is waiting at once (an async run's row goes to disk
-// before its 202 leaves). Every read commits what is waiting first.
+// before its 202 leaves). Every read commits what is waiting first. Writes that fail for the
+// store's sake (disk full, I/O error) are kept, up to a cap, and retried until they land.
 
-import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
+import { CerebriumLocalError } from '../errors.ts';
+import { makePrivateDir, makePrivateFiles } from './private-files.ts';
 import type { RunStatus } from './run.ts';
-import type { NewRun, RunChange, RunPageQuery, RunRepository, StoredRun, WebhookAttempt } from './run-repository.ts';
+import type { NewRun, RunChange, RunPageQuery, RunRepository, RunSummary, StoredRun, WebhookAttempt } from './run-repository.ts';
 
 export const RUN_STORE_FILE = 'runs.sqlite';
 
@@ -29,8 +32,21 @@ interface RunRow {
   queue_time_ms: number | null;
   params: string;
   result: string | null;
+  result_truncated: number;
   error: string | null;
   webhook_endpoint: string | null;
+}
+
+type SummaryRow = Omit<RunRow, 'params' | 'result'>;
+
+/** What a list page reads: every column but the two that can be megabytes. */
+const SUMMARY_COLUMNS = `seq, id, project_id, app_name, function_name, async, method, status, status_code, created_at,
+  started_at, completed_at, run_time_ms, queue_time_ms, result_truncated, error, webhook_endpoint`;
+
+/** A run to delete: its position and its id (for its webhook attempts). */
+interface PrunableRow {
+  seq: number;
+  id: string;
 }
 
 interface AttemptRow {
@@ -59,6 +75,7 @@ CREATE TABLE IF NOT EXISTS runs (
   queue_time_ms    REAL,
   params           TEXT NOT NULL,
   result           TEXT,
+  result_truncated INTEGER NOT NULL DEFAULT 0,
   error            TEXT,
   webhook_endpoint TEXT
 );
@@ -76,9 +93,24 @@ CREATE TABLE IF NOT EXISTS webhook_attempts (
 `;
 
 export interface SqliteRunRepositoryOptions {
-  /** The folder of runs.sqlite; in memory when absent. */
+  /** The folder of runs.sqlite (made 0700 when missing; the files are 0600); in memory when absent. */
   dataDir?: string;
   log: Logger;
+  /** How many runs' writes are kept for retry while the store cannot write (default 10000). */
+  maxKeptRuns?: number;
+}
+
+/** While the store cannot write, kept writes are retried this often (and on each `commit`). */
+const RETRY_MS = 1000;
+const MAX_KEPT_RUNS = 10_000;
+/** Rows deleted per transaction when pruning; the event loop gets a turn between batches. */
+const PRUNE_BATCH = 500;
+
+/** SQLite result codes that say the store cannot write now, not that a row is wrong. */
+const STORE_FAULT = /^SQLITE_(FULL|IOERR|BUSY|LOCKED|READONLY|CANTOPEN|NOMEM|PROTOCOL|NOLFS)/;
+
+function isStoreFault(err: unknown): err is Error {
+  return err instanceof Database.SqliteError && STORE_FAULT.test(err.code);
 }
 
 /**
@@ -113,13 +145,28 @@ export class SqliteRunRepository implements RunRepository {
   private readonly insertAttempt;
   private readonly selectAttempts;
   private readonly failUnfinishedRuns;
-  private readonly deleteAttemptsBefore;
-  private readonly deleteRunsBefore;
+  private readonly selectFinishedBefore;
+  private readonly selectApps;
+  private readonly selectNewestBeyond;
+  private readonly selectFinishedUpTo;
+  private readonly deleteRuns: (rows: PrunableRow[]) => void;
   private readonly commitTransaction: (runs: PendingRunWrite[], attempts: Array<Record<string, unknown>>) => void;
-  /** Rows waiting for the next commit, merged per run. */
+  private readonly probeTransaction: (run: NewRun) => void;
+  /**
+   * While the store cannot write and nothing else waits: the record of a run refused for it,
+   * written and deleted in one committed transaction by each retry, to learn when a write of
+   * that size lands again.
+   */
+  private probe: NewRun | undefined;
+  private readonly maxKeptRuns: number;
+  /** Rows waiting for the next commit, merged per run; while the store cannot write, those kept for retry. */
   private readonly pendingRuns = new Map<string, PendingRunWrite>();
   private pendingAttempts: Array<Record<string, unknown>> = [];
   private flushScheduled = false;
+  /** Runs' writes dropped past the cap since the last log line about it. */
+  private droppedRuns = 0;
+  writable = true;
+  lastWriteError: string | undefined;
 
   /**
    * Opens (creating if needed) `<dataDir>/runs.sqlite`; without a data dir the runs live in
@@ -128,8 +175,11 @@ export class SqliteRunRepository implements RunRepository {
   static open(options: SqliteRunRepositoryOptions): SqliteRunRepository {
     const { dataDir } = options;
     if (dataDir === undefined) return new SqliteRunRepository(new Database(':memory:'), ':memory:', options);
-    mkdirSync(dataDir, { recursive: true });
+    if (makePrivateDir(dataDir).openToOthers) {
+      options.log.warn({ dataDir }, 'the data dir can be read by other users; it holds request bodies and results (chmod 700 it)');
+    }
     const file = resolve(join(dataDir, RUN_STORE_FILE));
+    makePrivateFiles(file, [`${file}-wal`, `${file}-shm`]);
     return new SqliteRunRepository(new Database(file, { timeout: 1000 }), file, options);
   }
 
@@ -140,6 +190,7 @@ export class SqliteRunRepository implements RunRepository {
     options: SqliteRunRepositoryOptions,
   ) {
     this.log = options.log;
+    this.maxKeptRuns = options.maxKeptRuns ?? MAX_KEPT_RUNS;
     try {
       // One server per data dir: the exclusive lock (dropped by the OS even on SIGKILL) stops a
       // second server from marking the first one's live runs as interrupted.
@@ -148,6 +199,7 @@ export class SqliteRunRepository implements RunRepository {
       // In WAL mode NORMAL survives a killed process; only a power cut can lose the last commits.
       db.pragma('synchronous = NORMAL');
       db.exec(SCHEMA);
+      addResultTruncatedColumn(db);
     } catch (err) {
       db.close();
       if (err instanceof Error && /locked|busy/i.test(err.message)) {
@@ -158,24 +210,25 @@ export class SqliteRunRepository implements RunRepository {
 
     this.insertRun = db.prepare<[Record<string, unknown>]>(
       `INSERT INTO runs (id, project_id, app_name, function_name, async, method, status, status_code, created_at, started_at,
-         completed_at, run_time_ms, queue_time_ms, params, result, error, webhook_endpoint)
+         completed_at, run_time_ms, queue_time_ms, params, result, result_truncated, error, webhook_endpoint)
        VALUES (@id, @project_id, @app_name, @function_name, @async, @method, @status, @status_code, @created_at, @started_at,
-         @completed_at, @run_time_ms, @queue_time_ms, @params, @result, @error, @webhook_endpoint)`,
+         @completed_at, @run_time_ms, @queue_time_ms, @params, @result, @result_truncated, @error, @webhook_endpoint)`,
     );
     this.markRunning = db.prepare<[Record<string, unknown>]>(
       `UPDATE runs SET status = @status, started_at = @started_at, queue_time_ms = @queue_time_ms WHERE id = @id`,
     );
     this.markDone = db.prepare<[Record<string, unknown>]>(
       `UPDATE runs SET status = @status, status_code = @status_code, started_at = @started_at, completed_at = @completed_at,
-         run_time_ms = @run_time_ms, queue_time_ms = @queue_time_ms, result = @result, error = @error
+         run_time_ms = @run_time_ms, queue_time_ms = @queue_time_ms, result = @result, result_truncated = @result_truncated,
+         error = @error
        WHERE id = @id`,
     );
     this.selectRun = db.prepare<[string], RunRow>(`SELECT * FROM runs WHERE id = ?`);
-    this.selectPage = db.prepare<[string, string, number, number], RunRow>(
-      `SELECT * FROM runs WHERE project_id = ? AND app_name = ? AND seq < ? ORDER BY seq DESC LIMIT ?`,
+    this.selectPage = db.prepare<[string, string, number, number], SummaryRow>(
+      `SELECT ${SUMMARY_COLUMNS} FROM runs WHERE project_id = ? AND app_name = ? AND seq < ? ORDER BY seq DESC LIMIT ?`,
     );
-    this.selectAsyncPage = db.prepare<[string, string, number, number], RunRow>(
-      `SELECT * FROM runs WHERE project_id = ? AND app_name = ? AND seq < ? AND async = 1 ORDER BY seq DESC LIMIT ?`,
+    this.selectAsyncPage = db.prepare<[string, string, number, number], SummaryRow>(
+      `SELECT ${SUMMARY_COLUMNS} FROM runs WHERE project_id = ? AND app_name = ? AND seq < ? AND async = 1 ORDER BY seq DESC LIMIT ?`,
     );
     this.insertAttempt = db.prepare<[Record<string, unknown>]>(
       `INSERT INTO webhook_attempts (run_id, attempt, attempted_at, duration_ms, status_code, error)
@@ -188,20 +241,58 @@ export class SqliteRunRepository implements RunRepository {
       for (const run of runs) this.writeRun(run);
       for (const attempt of attempts) this.insertAttempt.run(attempt);
     });
+    const deleteRunById = db.prepare<[string]>(`DELETE FROM runs WHERE id = ?`);
+    this.probeTransaction = db.transaction((run: NewRun) => {
+      this.insertRun.run(insertRow(run, undefined));
+      deleteRunById.run(run.id);
+    });
     this.failUnfinishedRuns = db.prepare<[Record<string, unknown>]>(
       `UPDATE runs SET status = 'failure', status_code = @status_code, completed_at = @completed_at, error = @error
        WHERE status IN ('pending', 'running')`,
     );
-    this.deleteAttemptsBefore = db.prepare<[number]>(
-      `DELETE FROM webhook_attempts WHERE run_id IN (SELECT id FROM runs WHERE completed_at < ?)`,
+    // Unfinished runs have no completed_at, so `completed_at < ?` never picks one.
+    this.selectFinishedBefore = db.prepare<[number], PrunableRow>(
+      `SELECT seq, id FROM runs WHERE completed_at < ? ORDER BY seq LIMIT ${PRUNE_BATCH}`,
     );
-    this.deleteRunsBefore = db.prepare<[number]>(`DELETE FROM runs WHERE completed_at < ?`);
+    this.selectApps = db.prepare<[], { project_id: string; app_name: string }>(`SELECT DISTINCT project_id, app_name FROM runs`);
+    this.selectNewestBeyond = db.prepare<[string, string, number], { seq: number }>(
+      `SELECT seq FROM runs WHERE project_id = ? AND app_name = ? ORDER BY seq DESC LIMIT 1 OFFSET ?`,
+    );
+    this.selectFinishedUpTo = db.prepare<[string, string, number], PrunableRow>(
+      `SELECT seq, id FROM runs WHERE project_id = ? AND app_name = ? AND seq <= ? AND status NOT IN ('pending', 'running')
+       ORDER BY seq LIMIT ${PRUNE_BATCH}`,
+    );
+    const deleteAttemptsOf = db.prepare<[string]>(`DELETE FROM webhook_attempts WHERE run_id = ?`);
+    const deleteRun = db.prepare<[number]>(`DELETE FROM runs WHERE seq = ?`);
+    this.deleteRuns = db.transaction((rows: PrunableRow[]) => {
+      for (const row of rows) {
+        deleteAttemptsOf.run(row.id);
+        deleteRun.run(row.seq);
+      }
+    });
+  }
+
+  /**
+   * SQLite's max_page_count for this connection: the file cannot grow past it, and a write that
+   * needs more fails as on a full disk ("database or disk is full", SQLITE_FULL). It is a setting
+   * of the connection, and the store holds its file exclusively, so tests fill the store for real
+   * through this. Returns the limit in force (never below the pages already used).
+   */
+  setMaxPageCount(pages: number): number {
+    return Number(this.db.pragma(`max_page_count = ${Math.max(1, Math.floor(pages))}`, { simple: true }));
   }
 
   /** A run that starts and ends within one commit's gathering costs one INSERT. */
   insert(run: NewRun): void {
     this.pendingRuns.set(run.id, { insert: run });
+    if (!this.writable) this.dropOverCap();
     this.scheduleFlush();
+  }
+
+  discard(runId: string): void {
+    const insert = this.pendingRuns.get(runId)?.insert;
+    this.pendingRuns.delete(runId);
+    if (insert && !this.writable) this.probe = insert;
   }
 
   transition(change: RunChange): void {
@@ -224,23 +315,26 @@ export class SqliteRunRepository implements RunRepository {
   }
 
   async commit(): Promise<void> {
-    this.flush();
+    const err = this.flush();
+    if (err) {
+      throw new CerebriumLocalError('store_unavailable', `The run store (${this.location}) cannot write: ${err.message}`);
+    }
   }
 
   async get(id: string): Promise<StoredRun | undefined> {
-    this.flush();
+    this.flushIfWritable();
     const row = this.selectRun.get(id);
     return row && fromRow(row);
   }
 
-  async listPage(query: RunPageQuery): Promise<StoredRun[]> {
-    this.flush();
+  async listPage(query: RunPageQuery): Promise<RunSummary[]> {
+    this.flushIfWritable();
     const statement = query.asyncOnly ? this.selectAsyncPage : this.selectPage;
-    return statement.all(query.projectId, query.appName, query.before ?? Number.MAX_SAFE_INTEGER, query.limit).map(fromRow);
+    return statement.all(query.projectId, query.appName, query.before ?? Number.MAX_SAFE_INTEGER, query.limit).map(summaryFromRow);
   }
 
   async webhookAttempts(runId: string): Promise<WebhookAttempt[]> {
-    this.flush();
+    this.flushIfWritable();
     return this.selectAttempts.all(runId).map((row) => ({
       attempt: row.attempt,
       at: row.attempted_at,
@@ -256,39 +350,174 @@ export class SqliteRunRepository implements RunRepository {
   }
 
   async prune(completedBefore: number): Promise<number> {
-    this.flush();
-    return this.db.transaction(() => {
-      this.deleteAttemptsBefore.run(completedBefore);
-      return this.deleteRunsBefore.run(completedBefore).changes;
-    })();
+    return this.deleteInBatches(() => this.selectFinishedBefore.all(completedBefore));
+  }
+
+  async pruneExcess(keepPerApp: number): Promise<number> {
+    this.flushIfWritable();
+    let deleted = 0;
+    for (const { project_id, app_name } of this.selectApps.all()) {
+      // The newest run past the ones kept: it and every finished run older than it go.
+      const beyond = this.selectNewestBeyond.get(project_id, app_name, keepPerApp);
+      if (beyond === undefined) continue;
+      deleted += await this.deleteInBatches(() => this.selectFinishedUpTo.all(project_id, app_name, beyond.seq));
+    }
+    return deleted;
   }
 
   async close(): Promise<void> {
-    this.flush();
+    const err = this.flush();
+    if (err && this.pendingRuns.size > 0) {
+      // Nothing is left to retry them; the next start marks their unfinished runs as failed.
+      this.log.error({ err, runs: this.pendingRuns.size, store: this.location }, 'run records that could not be written are lost at close');
+    }
     if (this.db.open) this.db.close();
+  }
+
+  /** Deletes the rows `next` picks, a batch per transaction with a turn of the event loop between, until none are left. */
+  private async deleteInBatches(next: () => PrunableRow[]): Promise<number> {
+    let deleted = 0;
+    for (;;) {
+      if (!this.db.open) return deleted;
+      this.flushIfWritable();
+      const rows = next();
+      if (rows.length > 0) this.deleteRuns(rows);
+      deleted += rows.length;
+      if (rows.length < PRUNE_BATCH) return deleted;
+      await nextTurn();
+    }
   }
 
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    setTimeout(() => {
-      this.flushScheduled = false;
-      this.flush();
-    }, GROUP_COMMIT_MS).unref();
+    setTimeout(
+      () => {
+        this.flushScheduled = false;
+        if (!this.writable && this.nothingWaits()) this.writeProbe();
+        else this.flush();
+      },
+      this.writable ? GROUP_COMMIT_MS : RETRY_MS,
+    ).unref();
   }
 
-  /** Commits every write gathered so far, in one transaction. */
-  private flush(): void {
-    if ((this.pendingRuns.size === 0 && this.pendingAttempts.length === 0) || !this.db.open) return;
+  /** Reads commit what is waiting first, but leave retrying a store that cannot write to its timer and `commit`. */
+  private flushIfWritable(): void {
+    if (this.writable) this.flush();
+  }
+
+  /**
+   * Commits every write gathered so far, in one transaction. When the store cannot write, the
+   * writes stay waiting (the transaction left nothing behind) and a retry is scheduled; returns
+   * the error then.
+   */
+  private flush(): Error | undefined {
+    if (!this.db.open) return undefined;
+    if (this.nothingWaits()) return undefined;
     const runs = [...this.pendingRuns.values()];
     const attempts = this.pendingAttempts;
-    this.pendingRuns.clear();
-    this.pendingAttempts = [];
     try {
       this.commitTransaction(runs, attempts);
     } catch (err) {
-      // Disk full, say: the runs themselves go on; their records are what is lost, and the log says so.
-      this.log.error({ err, runs: runs.length }, 'could not write runs to the run store');
+      if (isStoreFault(err)) return this.keepForRetry(err);
+      // Not the store but a row it refuses: write the rest without it, so one bad row loses no other.
+      this.writeOneByOne(runs, attempts);
+      return undefined;
+    }
+    // Nothing can be added between the copy above and here: the commit is synchronous.
+    this.pendingRuns.clear();
+    this.pendingAttempts = [];
+    if (!this.writable) this.markWritable(runs.length);
+    return undefined;
+  }
+
+  private nothingWaits(): boolean {
+    return this.pendingRuns.size === 0 && this.pendingAttempts.length === 0;
+  }
+
+  /**
+   * Nothing waits, but the store could not write: a refused run's record is written and deleted
+   * again, so a server that readiness gating keeps idle still learns when the store recovers.
+   */
+  private writeProbe(): void {
+    const probe = this.probe;
+    if (probe && this.db.open) {
+      try {
+        this.probeTransaction(probe);
+      } catch (err) {
+        if (isStoreFault(err)) {
+          this.keepForRetry(err);
+          return;
+        }
+      }
+    }
+    this.markWritable(0);
+  }
+
+  private markWritable(stored: number): void {
+    this.probe = undefined;
+    this.writable = true;
+    this.lastWriteError = undefined;
+    this.logDropped();
+    this.log.warn({ store: this.location, kept_runs_stored: stored }, 'the run store writes again');
+  }
+
+  private logDropped(): void {
+    if (this.droppedRuns === 0) return;
+    this.log.error(
+      { store: this.location, dropped: this.droppedRuns, cap: this.maxKeptRuns },
+      'the run store could not write and more runs waited than are kept for retry; the oldest run records were dropped',
+    );
+    this.droppedRuns = 0;
+  }
+
+  private keepForRetry(err: Error): Error {
+    if (this.writable) {
+      this.log.error({ err, store: this.location }, 'the run store cannot write; its writes are kept and retried every second');
+    }
+    this.writable = false;
+    this.lastWriteError = err.message;
+    this.dropOverCap();
+    // At most one line per retry, however many runs were dropped since the last.
+    this.logDropped();
+    this.scheduleFlush();
+    return err;
+  }
+
+  /**
+   * Keeps at most maxKeptRuns runs' writes. New records of runs (their callers had their answers)
+   * go first, oldest first; changes to runs already stored go last, as losing one would leave a
+   * finished run to be marked failed at the next start.
+   */
+  private dropOverCap(): void {
+    if (this.pendingAttempts.length > this.maxKeptRuns) this.pendingAttempts.splice(0, this.pendingAttempts.length - this.maxKeptRuns);
+    let excess = this.pendingRuns.size - this.maxKeptRuns;
+    if (excess <= 0) return;
+    this.droppedRuns += excess;
+    for (const onlyInserts of [true, false]) {
+      for (const [id, write] of this.pendingRuns) {
+        if (excess === 0) break;
+        if (onlyInserts && !write.insert) continue;
+        this.pendingRuns.delete(id);
+        excess -= 1;
+      }
+    }
+  }
+
+  /** Writes each run (and each attempt) in its own transaction, logging and dropping those refused. */
+  private writeOneByOne(runs: PendingRunWrite[], attempts: Array<Record<string, unknown>>): void {
+    this.pendingRuns.clear();
+    this.pendingAttempts = [];
+    const writes: Array<[string, () => void]> = [
+      ...runs.map((run): [string, () => void] => [(run.insert ?? run.change)?.id ?? '', () => this.commitTransaction([run], [])]),
+      ...attempts.map((attempt): [string, () => void] => [String(attempt.run_id), () => this.commitTransaction([], [attempt])]),
+    ];
+    for (const [runId, write] of writes) {
+      try {
+        write();
+      } catch (err) {
+        this.log.error({ err, run_id: runId }, 'the run store refused a run record; it is not stored');
+      }
     }
   }
 
@@ -320,6 +549,7 @@ function insertRow(run: NewRun, change: RunChange | undefined): Record<string, s
     method: run.method,
     params: run.paramsJson,
     result: end?.resultJson ?? null,
+    result_truncated: end?.resultTruncated ? 1 : 0,
     error: end?.errorJson ?? null,
     webhook_endpoint: run.webhookEndpoint,
   };
@@ -335,11 +565,24 @@ function doneRow(change: RunChange, end: NonNullable<RunChange['end']>): Record<
     run_time_ms: end.runTimeMs,
     queue_time_ms: change.queueTimeMs,
     result: end.resultJson,
+    result_truncated: end.resultTruncated ? 1 : 0,
     error: end.errorJson,
   };
 }
 
+/** Stores made before results could be truncated lack the column; it is added in place. */
+function addResultTruncatedColumn(db: Database.Database): void {
+  const columns = db.prepare<[], { name: string }>(`SELECT name FROM pragma_table_info('runs')`).all();
+  if (!columns.some((column) => column.name === 'result_truncated')) {
+    db.exec(`ALTER TABLE runs ADD COLUMN result_truncated INTEGER NOT NULL DEFAULT 0`);
+  }
+}
+
 function fromRow(row: RunRow): StoredRun {
+  return { ...summaryFromRow(row), paramsJson: row.params, resultJson: row.result };
+}
+
+function summaryFromRow(row: SummaryRow): RunSummary {
   return {
     seq: row.seq,
     id: row.id,
@@ -355,8 +598,7 @@ function fromRow(row: RunRow): StoredRun {
     completedAt: row.completed_at,
     runTimeMs: row.run_time_ms,
     queueTimeMs: row.queue_time_ms,
-    paramsJson: row.params,
-    resultJson: row.result,
+    resultTruncated: row.result_truncated === 1,
     errorJson: row.error,
     webhookEndpoint: row.webhook_endpoint,
   };

@@ -2,6 +2,7 @@
 // after the caller has had its answer. 3 attempts in all; only network errors, timeouts and 404
 // are retried, as on Cerebrium. Every attempt is recorded in the run repository.
 
+import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
@@ -11,14 +12,18 @@ import { waitAtMost } from './drain-runs.ts';
 import type { Run } from './run.ts';
 import type { DescribeOutcome } from './run-outcome.ts';
 import type { RunRepository } from './run-repository.ts';
+import { WebhookAddressPolicy } from './webhook-address.ts';
 import { signatureHeaders } from './webhook-signature.ts';
 
 export const WEBHOOK_ATTEMPTS = 3;
 
 export interface WebhookTarget {
+  /** The URL without any user:password part: what is stored, logged and shown. */
   url: string;
   /** From the call's X-Webhook-Secret header: signs each delivery. Never stored. */
   secret?: string;
+  /** `Basic …` from credentials in the URL, sent with each delivery. Kept in memory only, never stored. */
+  authorization?: string;
 }
 
 export interface WebhookSenderOptions {
@@ -29,10 +34,15 @@ export interface WebhookSenderOptions {
   retryDelayMs: number;
   /** How long one attempt may take before it counts as timed out. */
   timeoutMs: number;
+  /** --webhook-deny-private: refuse loopback and private addresses too (link-local always is). */
+  denyPrivate?: boolean;
 }
 
-/** The call's webhookEndpoint, checked when the call is made so a bad one is a 400 then, not a silent loss later. */
-export function parseWebhookEndpoint(raw: unknown): string {
+/**
+ * The call's webhookEndpoint, checked when the call is made so a bad one is a 400 then, not a silent
+ * loss later. Credentials in it (user:password@) become a Basic Authorization header and leave the URL.
+ */
+export function parseWebhookEndpoint(raw: unknown): { url: URL; authorization?: string } {
   if (typeof raw !== 'string') throw new CerebriumLocalError('invalid_webhook_endpoint', 'Give webhookEndpoint once, as one URL');
   let url: URL;
   try {
@@ -43,15 +53,43 @@ export function parseWebhookEndpoint(raw: unknown): string {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new CerebriumLocalError('invalid_webhook_endpoint', `webhookEndpoint must be an http:// or https:// URL, got "${url.protocol}"`);
   }
-  return url.href;
+  if (url.username === '' && url.password === '') return { url };
+  const user = decodeCredential(url.username);
+  const password = decodeCredential(url.password);
+  url.username = '';
+  url.password = '';
+  return { url, authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` };
+}
+
+/** A %-encoded user or password; broken encoding is a 400 that does not repeat it. */
+function decodeCredential(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    throw new CerebriumLocalError('invalid_webhook_endpoint', "webhookEndpoint's user:password part is not valid %-encoding");
+  }
 }
 
 export class WebhookSender {
-  private readonly agent = new Agent({ keepAliveTimeout: 4_000 });
+  private readonly policy: WebhookAddressPolicy;
+  // Every connection resolves through the policy, so the address dialled is the address checked.
+  // undici's request() follows no redirects, so a 3xx is an answer (recorded), never a second hop.
+  private readonly agent: Agent;
   private readonly deliveries = new Set<Promise<void>>();
-  private readonly stopping = new AbortController();
+  /** Aborts at shutdown; every delivery waiting on its run listens to it, so it has no listener limit. */
+  private readonly stopping = unlimitedAbortController();
 
-  constructor(private readonly options: WebhookSenderOptions) {}
+  constructor(private readonly options: WebhookSenderOptions) {
+    this.policy = new WebhookAddressPolicy(options.denyPrivate ?? false);
+    this.agent = new Agent({ keepAliveTimeout: 4_000, connect: { lookup: this.policy.lookup } });
+  }
+
+  /** A call's ?webhookEndpoint= (and X-Webhook-Secret) as a target: the 400 for a bad or refused one. */
+  async target(raw: unknown, secret: string | undefined): Promise<WebhookTarget> {
+    const { url, authorization } = parseWebhookEndpoint(raw);
+    await this.policy.check(url);
+    return { url: url.href, ...(secret === undefined ? {} : { secret }), ...(authorization === undefined ? {} : { authorization }) };
+  }
 
   /** Delivers the run's outcome once it has ended; returns at once. */
   sendWhenDone(run: Run, target: WebhookTarget): void {
@@ -107,6 +145,7 @@ export class WebhookSender {
       'user-agent': 'cerebrium-local',
       'x-request-id': runId,
       ...(target.secret === undefined ? {} : signatureHeaders(target.secret, runId, body)),
+      ...(target.authorization === undefined ? {} : { authorization: target.authorization }),
     };
     const at = Date.now();
     const started = performance.now();
@@ -142,4 +181,10 @@ function describeNetworkError(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
   const code = (err as NodeJS.ErrnoException).code ?? (err.cause as NodeJS.ErrnoException | undefined)?.code;
   return code && !err.message.includes(code) ? `${code}: ${err.message}` : err.message;
+}
+
+function unlimitedAbortController(): AbortController {
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  return controller;
 }

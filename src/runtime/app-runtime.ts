@@ -3,6 +3,7 @@
 // ended. It never sees an HTTP request, nor the Run object of the layer above.
 import { appEnvironment } from '../config/app-env.ts';
 import type { AppConfig } from '../config/load-config.ts';
+import { DEFAULTS } from '../defaults.ts';
 import { queueFull } from '../errors.ts';
 import type { ExportInfo, ReplicaData, ReplicaModelSettings, RunRequest } from '../replica-protocol.ts';
 import { AdmissionQueue } from './admission-queue.ts';
@@ -17,10 +18,14 @@ export interface RuntimeOptions {
   prettyLogs: boolean;
   /** Runs that may wait for capacity before callers get 429. */
   maxQueue: number;
+  /** Bytes of params that runs waiting for capacity may hold before callers get 429 (default: DEFAULTS.maxQueueBytes). */
+  maxQueueBytes?: number;
   /** How long an aborted function gets to return before its replica is replaced. */
   abortGraceMs: number;
   /** --execution-provider: where model sessions' provider chain starts, instead of compute's choice. */
   executionProvider?: string;
+  /** --pass-env: the server's variables replicas get besides the few every replica inherits. */
+  passEnv?: readonly string[];
 }
 
 export interface RunExecution {
@@ -31,6 +36,8 @@ export interface RunExecution {
 export interface ExecuteOptions {
   /** false: response_grace_period does not apply (a WebSocket session lasts as long as it is open). */
   deadline?: boolean;
+  /** The size of the run's params (its request body), held against --max-queue-bytes while it waits. */
+  paramsBytes?: number;
 }
 
 export interface RuntimeStats {
@@ -52,7 +59,7 @@ export class AppRuntime {
       appName: config.name,
       appDir: config.dir,
       modules,
-      env: appEnvironment(config, options.projectId),
+      env: appEnvironment(config, options),
       logLevel: options.logLevel,
       prettyLogs: options.prettyLogs,
       models: modelSettings(config, options),
@@ -72,11 +79,12 @@ export class AppRuntime {
   constructor(
     readonly config: AppConfig,
     backend: ReplicaBackend,
-    options: Pick<RuntimeOptions, 'maxQueue' | 'abortGraceMs'>,
+    options: Pick<RuntimeOptions, 'maxQueue' | 'maxQueueBytes' | 'abortGraceMs'>,
   ) {
     const { scaling } = config;
     this.limits = { graceSeconds: scaling.responseGracePeriod, abortGraceMs: options.abortGraceMs };
-    this.admission = new AdmissionQueue(scaling.maxReplicas * scaling.replicaConcurrency, options.maxQueue);
+    const maxQueueBytes = options.maxQueueBytes ?? DEFAULTS.maxQueueBytes;
+    this.admission = new AdmissionQueue(scaling.maxReplicas * scaling.replicaConcurrency, options.maxQueue, maxQueueBytes);
     this.backend = backend;
     this.started = backend.start();
   }
@@ -85,11 +93,12 @@ export class AppRuntime {
     return { replicas: this.backend.health().replicas, busy: this.admission.inFlight, queued: this.admission.waiting };
   }
 
-  /** Refuses a run at once when the queue is full, before a run exists for it. */
-  assertCanAccept(): void {
-    if (this.admission.full) {
+  /** Refuses a run (of `paramsBytes` of params) at once when the queue is full, before a run exists for it. */
+  assertCanAccept(paramsBytes = 0): void {
+    if (this.admission.fullFor(paramsBytes)) {
+      const { waiting, waitingBytes } = this.admission;
       throw queueFull(
-        `App "${this.config.name}" has ${this.admission.waiting} runs waiting for capacity, its limit (--max-queue); try again shortly`,
+        `App "${this.config.name}" has ${waiting} runs holding ${waitingBytes} bytes of params waiting for capacity, its limit (--max-queue, --max-queue-bytes); try again shortly`,
       );
     }
   }
@@ -100,7 +109,7 @@ export class AppRuntime {
    */
   execute(request: RunRequest, cancelSignal: AbortSignal, events: ExecutionEvents, options: ExecuteOptions = {}): RunExecution {
     const limits = options.deadline === false ? { ...this.limits, graceSeconds: Number.POSITIVE_INFINITY } : this.limits;
-    const execution = new Execution(request, cancelSignal, this.backend, this.admission, limits, events);
+    const execution = new Execution(request, cancelSignal, this.backend, this.admission, limits, events, options.paramsBytes);
     void execution.start();
     return { chunks: () => execution.channel.take() };
   }

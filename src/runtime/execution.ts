@@ -14,6 +14,7 @@
 import { type SerializedError, serializeError } from '../errors.ts';
 import type { RunRequest, RunResult } from '../replica-protocol.ts';
 import type { AdmissionQueue } from './admission-queue.ts';
+import { isForwarded } from './forwarding.ts';
 import type { ReplicaBackend, RunHandle } from './replica-backend.ts';
 import { RunChannel } from './run-channel.ts';
 
@@ -57,6 +58,8 @@ export class Execution {
     private readonly admission: AdmissionQueue,
     private readonly limits: ExecutionLimits,
     private readonly events: ExecutionEvents,
+    /** The size of its params, held against the queue's byte bound while it waits. */
+    private readonly paramsBytes = 0,
   ) {
     this.channel = new RunChannel(events.started, (n) => this.handle?.credit(n));
   }
@@ -110,7 +113,7 @@ export class Execution {
   /** Step 3: waits for a permit (FIFO). False when stopped or refused first; the outcome then says why. */
   private async admitted(): Promise<boolean> {
     try {
-      await this.admission.acquire(this.stop.signal);
+      await this.admission.acquire(this.stop.signal, this.paramsBytes);
       return true;
     } catch (reason) {
       // Stopped by the deadline: the outcome is already the timeout, and this changes nothing.
@@ -144,7 +147,10 @@ export class Execution {
 
   /** Step 5: the replica's result. A function that returned despite a cancel still succeeded. */
   private finish(result: RunResult): void {
-    if (result.ok) {
+    const badStatus = result.ok && !isForwarded(this.request) ? invalidStatusCode(result.statusCode) : undefined;
+    if (badStatus) {
+      this.resolve({ status: 'failure', error: badStatus, runTimeMs: result.runTimeMs });
+    } else if (result.ok) {
       this.resolve({ status: 'success', json: result.json, statusCode: result.statusCode, runTimeMs: result.runTimeMs });
     } else if (this.cancelSignal.aborted) {
       this.resolve({ status: 'cancelled', reason: String(this.cancelSignal.reason), runTimeMs: result.runTimeMs });
@@ -174,6 +180,20 @@ export class Execution {
     for (const step of this.undo) step();
     this.undo.length = 0;
   }
+}
+
+/**
+ * A function's `status_code` becomes the HTTP status of its answer, so it must be one a final answer
+ * can have: 1xx would leave the caller waiting for a response that never comes. Checked here, for
+ * every kind of replica (a custom runtime's status is its own server's, and is not checked).
+ */
+function invalidStatusCode(statusCode: number | undefined): SerializedError | undefined {
+  if (statusCode === undefined || (Number.isInteger(statusCode) && statusCode >= 200 && statusCode <= 599)) return undefined;
+  return {
+    name: 'InvalidStatusCode',
+    message: `The function returned status_code ${statusCode}; it must be an integer from 200 to 599`,
+    invalidStatusCode: true,
+  };
 }
 
 function timedOut(graceSeconds: number): SerializedError {

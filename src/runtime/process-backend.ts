@@ -15,7 +15,7 @@ export interface ProcessBackendOptions {
   python: string;
   appName: string;
   appDir: string;
-  /** The app's environment on top of the server's (APP_NAME, PROJECT_ID, its .env). */
+  /** The replica's whole environment (src/config/app-env.ts): PATH, HOME, --pass-env names, .env, APP_NAME, PROJECT_ID. */
   env: Record<string, string>;
   scaling: PoolScaling;
   log: Logger;

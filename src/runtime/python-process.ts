@@ -153,7 +153,8 @@ export async function inspectPythonApp(options: Omit<PythonProcessOptions, 'conc
 function spawnBridge(options: Omit<PythonProcessOptions, 'concurrency'>, args: string[]): ChildProcess {
   return spawn(options.python, ['-u', BRIDGE, ...args], {
     cwd: options.appDir,
-    env: { ...process.env, ...options.env, PYTHONUNBUFFERED: '1' },
+    // The replica's whole environment (src/config/app-env.ts): none of the server's other variables.
+    env: { ...options.env, PYTHONUNBUFFERED: '1' },
     stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
   });
 }

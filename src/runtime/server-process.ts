@@ -111,7 +111,8 @@ export class ServerProcess extends EventEmitter<ServerProcessEvents> {
     const [command = '', ...args] = this.options.argvFor(port);
     const child = spawn(command, args, {
       cwd: this.options.appDir,
-      env: { ...process.env, ...this.options.env, PORT: String(port) },
+      // The replica's whole environment (src/config/app-env.ts): none of the server's other variables.
+      env: { ...this.options.env, PORT: String(port) },
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
     });

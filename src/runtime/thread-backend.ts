@@ -3,16 +3,28 @@
 
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { MessageChannel, type Worker } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { AppConfig } from '../config/load-config.ts';
 import type { SerializedError } from '../errors.ts';
 import { closeNativeCalls } from '../models/native-calls.ts';
-import type { ExportInfo, InspectResult, ReplicaData, ReplicaMessage, RunRequest, RunTask, ServerMessage } from '../replica-protocol.ts';
+import type {
+  ExportInfo,
+  InspectResult,
+  ReplicaData,
+  ReplicaMessage,
+  RunRequest,
+  RunResult,
+  RunTask,
+  ServerMessage,
+} from '../replica-protocol.ts';
 import type { BackendHealth, ReplicaBackend, RunHandle, RunListener } from './replica-backend.ts';
 
 /** How often a replica due for replacement is checked for native calls still running. */
 const NATIVE_IDLE_POLL_MS = 20;
+
+/** How many times a run may be handed on after landing on a replica that ended before beginning it. */
+const MAX_REQUEUES = 3;
 
 const REPLICA_ENTRY = fileURLToPath(new URL('../worker/bootstrap.mjs', import.meta.url));
 
@@ -26,6 +38,8 @@ export class ThreadBackend implements ReplicaBackend {
     this.pool = new Piscina({
       filename: REPLICA_ENTRY,
       workerData: replicaData,
+      // The thread's process.env is this, not a copy of the server's (which holds its secrets).
+      env: replicaData.env,
       minThreads: scaling.minReplicas,
       maxThreads: scaling.maxReplicas,
       concurrentTasksPerWorker: scaling.replicaConcurrency,
@@ -41,7 +55,14 @@ export class ThreadBackend implements ReplicaBackend {
 
   /** Imports the app's modules in a throwaway thread, given what its replicas get, and lists their exports. */
   static async inspect(replicaData: ReplicaData): Promise<ExportInfo[]> {
-    const inspector = new Piscina({ filename: REPLICA_ENTRY, workerData: replicaData, minThreads: 0, maxThreads: 1, atomics: 'disabled' });
+    const inspector = new Piscina({
+      filename: REPLICA_ENTRY,
+      workerData: replicaData,
+      env: replicaData.env,
+      minThreads: 0,
+      maxThreads: 1,
+      atomics: 'disabled',
+    });
     try {
       const result = (await inspector.run({ type: 'inspect' })) as InspectResult;
       if (!result.ok) {
@@ -60,50 +81,57 @@ export class ThreadBackend implements ReplicaBackend {
   async start(): Promise<void> {}
 
   run(request: RunRequest, listener: RunListener): RunHandle {
-    const { port1, port2 } = new MessageChannel();
-    const sent = performance.now();
-    let replica: number | undefined;
-    let ended = false;
-    let replacedBecause: string | undefined;
-    const end: RunListener['end'] = (result) => {
-      if (ended) return;
-      ended = true;
-      port1.close();
-      listener.end(result);
-    };
-
-    port1.on('message', (message: ReplicaMessage) => {
-      if (message.type === 'started') {
-        replica = message.replica;
-        if (message.nativeCalls) this.nativeCalls.set(message.replica, message.nativeCalls);
-        listener.started();
-      } else if (message.type === 'chunks') {
-        listener.chunks(message.data);
-      } else {
-        end(message.result);
-      }
-    });
-    const { runId, projectId, functionName, params, stream } = request;
-    const task: RunTask = { type: 'run', runId, projectId, functionName, params, stream, port: port2 };
-    this.pool.run(task, { transferList: [port2] }).catch((err: unknown) => {
-      // Only a replica that died (or was replaced) rejects: user errors come back as results.
-      const error = replacedBecause === undefined ? replicaCrashed(err) : replaced(replacedBecause);
-      end({ ok: false, error, runTimeMs: performance.now() - sent });
-    });
-
+    const run: ThreadRun = { request, listener, sent: performance.now(), ended: false, requeues: 0 };
+    this.dispatch(run);
     const send = (message: ServerMessage) => {
-      if (!ended) port1.postMessage(message);
+      if (!run.ended) run.port?.postMessage(message);
     };
     return {
-      abort: (reason) => send({ type: 'abort', reason }),
+      abort: (reason) => {
+        run.aborted = true;
+        send({ type: 'abort', reason });
+      },
       credit: (n) => send({ type: 'credit', n }),
       replaceReplica: (message) => {
-        replacedBecause = message;
-        const thread = this.pool.threads.find((t) => t.threadId === replica);
+        run.replacedBecause = message;
+        const thread = this.pool.threads.find((t) => t.threadId === run.replica);
         if (thread) this.terminateWhenNativeIdle(thread);
-        else end({ ok: false, error: replaced(message), runTimeMs: 0 });
+        else endRun(run, { ok: false, error: replaced(message), runTimeMs: 0 });
       },
     };
+  }
+
+  /** Hands the run to piscina with a port of its own; again if the replica it went to ended before beginning it. */
+  private dispatch(run: ThreadRun): void {
+    const { port1, port2 } = new MessageChannel();
+    run.port = port1;
+    port1.on('message', (message: ReplicaMessage) => {
+      if (message.type === 'started') {
+        run.replica = message.replica;
+        if (message.nativeCalls) this.nativeCalls.set(message.replica, message.nativeCalls);
+        run.listener.started();
+      } else if (message.type === 'chunks') {
+        run.listener.chunks(message.data);
+      } else {
+        endRun(run, message.result);
+      }
+    });
+    const { runId, projectId, functionName, params, stream } = run.request;
+    const task: RunTask = { type: 'run', runId, projectId, functionName, params, stream, port: port2 };
+    this.pool.run(task, { transferList: [port2] }).catch((err: unknown) => {
+      if (run.ended) return;
+      // A run handed to a replica that was being replaced (piscina may still pick a thread it is
+      // terminating) and never began there is requeued: it did nothing, so it has nothing to fail.
+      if (run.replica === undefined && !run.aborted && run.replacedBecause === undefined && run.requeues < MAX_REQUEUES) {
+        run.requeues += 1;
+        port1.close();
+        this.dispatch(run);
+        return;
+      }
+      // Only a replica that died (or was replaced) rejects: user errors come back as results.
+      const error = run.replacedBecause === undefined ? replicaCrashed(err) : replaced(run.replacedBecause);
+      endRun(run, { ok: false, error, runTimeMs: performance.now() - run.sent });
+    });
   }
 
   health(): BackendHealth {
@@ -127,6 +155,28 @@ export class ThreadBackend implements ReplicaBackend {
     this.nativeCalls.delete(thread.threadId);
     void thread.terminate();
   }
+}
+
+/** One run on its way through the thread pool, across requeues. */
+interface ThreadRun {
+  request: RunRequest;
+  listener: RunListener;
+  sent: number;
+  /** The port of its current dispatch. */
+  port?: MessagePort;
+  /** The thread that began it (set by its `started`). */
+  replica?: number;
+  ended: boolean;
+  aborted?: boolean;
+  replacedBecause?: string;
+  requeues: number;
+}
+
+function endRun(run: ThreadRun, result: RunResult): void {
+  if (run.ended) return;
+  run.ended = true;
+  run.port?.close();
+  run.listener.end(result);
 }
 
 function replaced(message: string): SerializedError {

@@ -150,6 +150,8 @@ export class UpstreamBackend implements ReplicaBackend {
     slot.stop.signal.addEventListener('abort', onStop, { once: true });
     try {
       await Promise.race([once(socket, 'open', { signal: slot.stop.signal }), refused]);
+      // A server may speak first; its messages wait, unread, until the caller's side is piped to it.
+      socket.pause();
       forward.respond({ kind: 'websocket', socket });
       if (socket.readyState !== WebSocket.CLOSED) await once(socket, 'close');
       slot.stop.signal.throwIfAborted();

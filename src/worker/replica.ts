@@ -7,7 +7,7 @@ import { threadId, workerData } from 'node:worker_threads';
 import { type SerializedError, serializeError } from '../errors.ts';
 import type { FunctionContext } from '../index.ts';
 import { createLogger, type Logger } from '../log.ts';
-import { nativeCallGauge } from '../models/native-calls.ts';
+import { nativeCallGauge, replicaClosing } from '../models/native-calls.ts';
 import {
   CHUNK_CREDIT_WINDOW,
   type InspectResult,
@@ -76,6 +76,9 @@ function gaugeNotYetSent(): Int32Array | undefined {
 }
 
 async function run(task: RunTask): Promise<RunResult> {
+  // This replica is about to be terminated: the run never begins here, and the server, seeing its
+  // task end unstarted, hands it to another replica.
+  if (replicaClosing()) return new Promise<RunResult>(() => undefined);
   const { port } = task;
   const controller = new AbortController();
   const gate = new CreditGate();
@@ -227,9 +230,8 @@ function encodeResult(value: unknown, runTimeMs: number): RunResult {
   }
   const result: RunResult = { ok: true, json: json ?? 'null', runTimeMs };
   const statusCode = (value as { status_code?: unknown } | null)?.status_code;
-  if (typeof value === 'object' && Number.isInteger(statusCode) && (statusCode as number) >= 100 && (statusCode as number) <= 599) {
-    result.statusCode = statusCode as number;
-  }
+  // Any number is passed on: the server checks it (200–599) for every kind of replica in one place.
+  if (typeof value === 'object' && typeof statusCode === 'number') result.statusCode = statusCode;
   return result;
 }
 

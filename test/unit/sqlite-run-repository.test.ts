@@ -1,16 +1,17 @@
 // SqliteRunRepository against a real runs.sqlite in a temporary folder: what is written, what is
 // read back, group commits, recovery, pruning, and one server per data dir. No server, no replicas.
 
-import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { NewRun, RunChange, StoredRun } from '../../src/runs/run-repository.ts';
+import type { NewRun, RunChange, RunSummary, StoredRun } from '../../src/runs/run-repository.ts';
 import { DataDirInUseError, RUN_STORE_FILE, SqliteRunRepository } from '../../src/runs/sqlite-run-repository.ts';
 
 const log = pino({ level: 'silent' });
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 let dataDir: string;
 const cleanups: Array<() => void | Promise<void>> = [];
@@ -96,7 +97,7 @@ function failed(id: string, completedAt: number): RunChange {
 const page = (repo: SqliteRunRepository, query: Partial<Parameters<SqliteRunRepository['listPage']>[0]> = {}) =>
   repo.listPage({ projectId: 'p-test', appName: 'basic', asyncOnly: false, limit: 100, ...query });
 
-const ids = (runs: StoredRun[]) => runs.map((r) => r.id);
+const ids = (runs: RunSummary[]) => runs.map((r) => r.id);
 
 describe('SqliteRunRepository records', () => {
   it('creates runs.sqlite in the data dir and names it as its location', () => {
@@ -126,6 +127,7 @@ describe('SqliteRunRepository records', () => {
       queueTimeMs: null,
       paramsJson: '{"prompt":"hi"}',
       resultJson: null,
+      resultTruncated: false,
       errorJson: null,
       webhookEndpoint: 'http://127.0.0.1:9/hook',
     } satisfies StoredRun);
@@ -423,5 +425,203 @@ describe('SqliteRunRepository data dir', () => {
     repo.insert(run);
     expect((await repo.get(run.id))?.id).toBe(run.id);
     expect(readdirSync(dataDir)).toEqual([]);
+  });
+});
+
+/**
+ * Makes the store's file unable to grow, as a full disk does: SQLite then answers a write that
+ * needs a new page with SQLITE_FULL, "database or disk is full". (max_page_count is a setting of
+ * one connection, and the repository holds the file exclusively, so it is set through it.)
+ */
+const fillDisk = (repo: SqliteRunRepository) => repo.setMaxPageCount(1);
+const freeDisk = (repo: SqliteRunRepository) => repo.setMaxPageCount(1_000_000);
+/** A run whose record needs pages of its own (20 kB of params): it cannot fit in a full store. */
+const bigRun = (overrides: Partial<NewRun> = {}) => newRun({ paramsJson: JSON.stringify({ blob: 'x'.repeat(20_000) }), ...overrides });
+/** A success whose result needs pages of its own. */
+function bigSuccess(id: string): RunChange {
+  const change = succeeded(id);
+  return { ...change, end: { ...change.end!, resultJson: JSON.stringify({ blob: 'y'.repeat(20_000) }) } };
+}
+
+describe('SqliteRunRepository when the disk is full', () => {
+  it('rejects commit() with store_unavailable naming the store, and says it cannot write', async () => {
+    const repo = open();
+    expect(repo.writable).toBe(true);
+    fillDisk(repo);
+    repo.insert(bigRun());
+    await expect(repo.commit()).rejects.toMatchObject({ code: 'store_unavailable', message: expect.stringContaining(RUN_STORE_FILE) });
+    expect(repo.writable).toBe(false);
+    expect(repo.lastWriteError).toMatch(/database or disk is full/);
+  });
+
+  it('keeps the writes that failed and stores them all once the disk frees', async () => {
+    const repo = open();
+    const stored = newRun({ async: true });
+    repo.insert(stored);
+    await repo.commit();
+    fillDisk(repo);
+    const big = bigRun();
+    repo.insert(big);
+    repo.transition(bigSuccess(stored.id));
+    await expect(repo.commit()).rejects.toThrow(/cannot write/);
+    await expect(repo.commit()).rejects.toThrow(/cannot write/);
+
+    freeDisk(repo);
+    await repo.commit();
+    expect(repo.writable).toBe(true);
+    expect(repo.lastWriteError).toBeUndefined();
+    expect(rowsOnDisk()).toEqual([
+      { id: stored.id, status: 'success' },
+      { id: big.id, status: 'pending' },
+    ]);
+  });
+
+  it('retries the kept writes by itself once the disk frees', async () => {
+    const repo = open();
+    const big = bigRun();
+    fillDisk(repo);
+    repo.insert(big);
+    await expect(repo.commit()).rejects.toThrow();
+    freeDisk(repo);
+    await expect.poll(() => repo.writable, { timeout: 3_000 }).toBe(true);
+    expect(rowsOnDisk()).toEqual([{ id: big.id, status: 'pending' }]);
+  });
+
+  it('stores a run that succeeded while the disk was full as a success, which a restart leaves alone', async () => {
+    const first = SqliteRunRepository.open({ dataDir, log });
+    const run = newRun({ async: true });
+    first.insert(run);
+    await first.commit();
+    first.transition(running(run.id));
+    await first.commit();
+    fillDisk(first);
+    first.transition(bigSuccess(run.id));
+    await expect(first.commit()).rejects.toThrow();
+    freeDisk(first);
+    await first.close();
+
+    const second = open();
+    expect(await second.recoverInterrupted(500, { code: 'server_stopped' })).toBe(0);
+    expect(await second.get(run.id)).toMatchObject({ status: 'success', statusCode: 200 });
+  });
+
+  it('drops the oldest new records past its cap, and keeps the changes to runs already stored', async () => {
+    const repo = SqliteRunRepository.open({ dataDir, log, maxKeptRuns: 2 });
+    cleanups.push(() => repo.close());
+    const stored = newRun();
+    repo.insert(stored);
+    await repo.commit();
+    fillDisk(repo);
+    repo.transition(bigSuccess(stored.id));
+    const [a, b, c] = [bigRun(), bigRun(), bigRun()];
+    for (const run of [a, b, c]) repo.insert(run);
+    await expect(repo.commit()).rejects.toThrow();
+
+    freeDisk(repo);
+    await repo.commit();
+    expect(rowsOnDisk()).toEqual([
+      { id: stored.id, status: 'success' },
+      { id: c.id, status: 'pending' },
+    ]);
+  });
+
+  it('forgets the writes of a run it is told to discard, and with nothing waiting still learns when the disk frees', async () => {
+    const repo = open();
+    fillDisk(repo);
+    const refused = bigRun();
+    repo.insert(refused);
+    await expect(repo.commit()).rejects.toThrow();
+    repo.discard(refused.id);
+    // Nothing waits: a commit has nothing to write, but the store is still known not to write.
+    await repo.commit();
+    await sleep(1_200);
+    expect(repo.writable).toBe(false);
+
+    freeDisk(repo);
+    await expect.poll(() => repo.writable, { timeout: 3_000 }).toBe(true);
+    expect(rowsOnDisk()).toEqual([]);
+  });
+});
+
+describe('SqliteRunRepository files', () => {
+  it('creates the data dir 0700 and the database files 0600', async () => {
+    const dir = join(dataDir, 'fresh', 'store');
+    const repo = open(dir);
+    repo.insert(newRun());
+    await repo.commit();
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    expect(readdirSync(dir)).toContain(RUN_STORE_FILE);
+    for (const file of readdirSync(dir)) expect(statSync(join(dir, file)).mode & 0o777, file).toBe(0o600);
+  });
+
+  it('makes the database file of an existing store 0600', async () => {
+    const file = join(dataDir, RUN_STORE_FILE);
+    new Database(file).close();
+    const { chmodSync } = await import('node:fs');
+    chmodSync(file, 0o644);
+    open();
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+  });
+
+  it('opens a store made before results could be truncated, and reads its runs as not truncated', async () => {
+    const db = new Database(join(dataDir, RUN_STORE_FILE));
+    db.exec(`CREATE TABLE runs (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, project_id TEXT NOT NULL,
+      app_name TEXT NOT NULL, function_name TEXT NOT NULL, async INTEGER NOT NULL, method TEXT NOT NULL, status TEXT NOT NULL,
+      status_code INTEGER, created_at INTEGER NOT NULL, started_at INTEGER, completed_at INTEGER, run_time_ms REAL,
+      queue_time_ms REAL, params TEXT NOT NULL, result TEXT, error TEXT, webhook_endpoint TEXT)`);
+    db.exec(`INSERT INTO runs (id, project_id, app_name, function_name, async, method, status, created_at, params, result)
+      VALUES ('old-run', 'p-test', 'basic', 'predict', 0, 'POST', 'success', 1, '{}', '{"y":1}')`);
+    db.close();
+    const repo = open();
+    expect(await repo.get('old-run')).toMatchObject({ resultJson: '{"y":1}', resultTruncated: false });
+    const run = newRun();
+    repo.insert(run);
+    repo.transition({ ...succeeded(run.id), end: { ...succeeded(run.id).end!, resultTruncated: true } });
+    expect(await repo.get(run.id)).toMatchObject({ resultTruncated: true });
+  });
+});
+
+describe('SqliteRunRepository list pages and retention', () => {
+  it('lists runs without their params and results', async () => {
+    const repo = open();
+    const run = newRun();
+    repo.insert(run);
+    repo.transition(succeeded(run.id));
+    const [item] = await page(repo);
+    expect(item).toMatchObject({ id: run.id, status: 'success', resultTruncated: false });
+    expect(item).not.toHaveProperty('resultJson');
+    expect(item).not.toHaveProperty('paramsJson');
+  });
+
+  it('keeps each app’s newest runs and deletes its older finished ones, never an unfinished one', async () => {
+    const repo = open();
+    const [r1, r2, r3, r4, r5] = [newRun(), newRun(), newRun(), newRun(), newRun()];
+    const other = newRun({ appName: 'other' });
+    for (const run of [r1, r2, r3, r4, r5, other]) repo.insert(run);
+    for (const run of [r1, r3, r4, r5, other]) repo.transition(succeeded(run.id));
+    repo.transition(running(r2.id));
+    repo.recordWebhookAttempt(r1.id, { attempt: 1, at: 1, durationMs: 1, statusCode: 200, error: null });
+
+    expect(await repo.pruneExcess(2)).toBe(2);
+    expect(ids(await page(repo))).toEqual([r5.id, r4.id, r2.id]);
+    expect(ids(await page(repo, { appName: 'other' }))).toEqual([other.id]);
+    expect(await repo.webhookAttempts(r1.id)).toEqual([]);
+  });
+
+  it('prunes many runs a batch at a time, letting the event loop turn between batches', async () => {
+    const repo = open();
+    for (let i = 0; i < 1_200; i += 1) {
+      const run = newRun();
+      repo.insert(run);
+      repo.transition(succeeded(run.id, 1_000));
+    }
+    await repo.commit();
+    const order: string[] = [];
+    setImmediate(() => order.push('another task'));
+    const deleted = await repo.prune(2_000);
+    order.push('pruned');
+    expect(deleted).toBe(1_200);
+    expect(order).toEqual(['another task', 'pruned']);
+    expect(await page(repo)).toEqual([]);
   });
 });

@@ -7,6 +7,7 @@ import contextvars
 import functools
 import inspect
 import json
+import math
 import os
 import platform
 import sys
@@ -333,7 +334,8 @@ class Replica:
         result: Dict[str, Any] = {"ok": True, "json": json_text, "runTimeMs": run_time_ms}
         if isinstance(value, dict):
             status_code = value.get("status_code")
-            if type(status_code) is int and 100 <= status_code <= 599:
+            # Any number is passed on (bool is not one here): the server checks it is 200-599.
+            if type(status_code) in (int, float) and math.isfinite(status_code):
                 result["statusCode"] = status_code
         return result
 
