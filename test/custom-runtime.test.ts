@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -160,6 +160,26 @@ describe('a custom runtime', () => {
     expect(text).toContain('event: done\ndata: {}\n\n');
     // The first event reached the caller while the replica was still writing the rest (~0.8 s more).
     expect(arrivals.at(-1)?.at ?? 0).toBeGreaterThan(arrivals[0].at + 500);
+  });
+
+  it('ends a forwarded answer whose client reads none of it for --stream-stall-ms, and cancels its run', async () => {
+    const server = await serve([pythonApp('unread')], { streamStallMs: 500 });
+    const { hostname, port } = new URL(server.url);
+    // About 64 MB of events, asked for on a socket that never reads.
+    const socket = connect({ host: hostname, port: Number(port) });
+    socket.pause();
+    socket.write('GET /v4/p-test/unread/stream?n=1000&interval=0&pad=65536 HTTP/1.1\r\nHost: x\r\n\r\n');
+    socket.on('error', () => undefined);
+    type Page = { items: Array<{ status: string; functionName: string }> };
+    let page: Page = { items: [] };
+    await until(async () => {
+      page = (await (await fetch(`${server.url}/v2/projects/p-test/apps/p-test-unread/runs`)).json()) as Page;
+      return page.items[0]?.status === 'cancelled';
+    });
+    expect(page.items[0]).toMatchObject({ functionName: '/stream', status: 'cancelled' });
+    // Its slot on the replica is free again (the paused client itself never reads to its end).
+    expect(server.running.registry.get('unread')?.runtime.stats.busy).toBe(0);
+    socket.destroy();
   });
 
   it('waits for the readycheck before sending traffic: that wait is the cold start', async () => {

@@ -47,7 +47,7 @@ class Handler(BaseHTTPRequestHandler):
         if url.path == "/health":
             return self.send_json(200, {"healthy": True})
         if url.path == "/stream":
-            return self.stream_events(int(query.get("n", "5")), float(query.get("interval", "0.1")))
+            return self.stream_events(int(query.get("n", "5")), float(query.get("interval", "0.1")), int(query.get("pad", "0")))
         if url.path == "/upload":
             return self.count_upload()
         if url.path == "/sleep":
@@ -87,15 +87,16 @@ class Handler(BaseHTTPRequestHandler):
             size += len(chunk)
         self.send_json(200, {"bytes": size, "sha256": digest.hexdigest()})
 
-    def stream_events(self, count, interval):
-        """Server-sent events, one every `interval` seconds, written as HTTP/1.1 chunks."""
+    def stream_events(self, count, interval, pad):
+        """Server-sent events, one every `interval` seconds (each with `pad` bytes more), as HTTP/1.1 chunks."""
         self.send_response(200)
         self.send_header("content-type", "text/event-stream")
         self.send_header("cache-control", "no-cache")
         self.send_header("transfer-encoding", "chunked")
         self.end_headers()
         for i in range(count):
-            self.write_chunk(f"id: {i}\ndata: {json.dumps({'i': i, 't': time.time()})}\n\n".encode())
+            event = {"i": i, "t": time.time(), **({"pad": "x" * pad} if pad else {})}
+            self.write_chunk(f"id: {i}\ndata: {json.dumps(event)}\n\n".encode())
             time.sleep(interval)
         self.write_chunk(b"event: done\ndata: {}\n\n")
         self.write_chunk(b"")

@@ -15,6 +15,7 @@ import { runError } from '../runs/run-outcome.ts';
 import type { ForwardCall, RunService } from '../runs/run-service.ts';
 import { endToEndHeaders, type ForwardedRequest, type UpstreamResponse } from '../runtime/forwarding.ts';
 import { cancelWhenCallerLeaves } from './run-reply.ts';
+import { watchForStall } from './stall-watch.ts';
 import { pipeWebSockets } from './websocket-pipe.ts';
 
 export interface ForwardingOptions {
@@ -22,6 +23,8 @@ export interface ForwardingOptions {
   /** Whether an app is a custom runtime. */
   isCustom(appName: string): boolean;
   exposeStack: boolean;
+  /** --stream-stall-ms: an answer its client reads none of for this long is ended and its run cancelled. */
+  stallMs: number;
 }
 
 interface AppPath {
@@ -97,6 +100,10 @@ async function forwardHttp(request: FastifyRequest, reply: FastifyReply, options
   const response = await firstOf(answered, settled);
   if (response?.kind !== 'http') throw failed(run, options);
   reply.code(response.statusCode).headers(endToEndHeaders(response.headers));
+  watchForStall(reply.raw, options.stallMs, () => {
+    run.requestCancel(`The client read nothing of the answer for ${options.stallMs} ms (--stream-stall-ms)`);
+    reply.raw.destroy();
+  });
   return reply.send(response.body);
 }
 

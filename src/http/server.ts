@@ -59,7 +59,12 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   // Before any route: the hook covers every route whose path names an app.
   if (options.auth) registerAppAuth(server, options.auth);
   // After auth: a custom runtime's requests are forwarded only once they pass it.
-  registerForwarding(server, { runs, isCustom: (name) => registry.isCustom(name), exposeStack: options.exposeErrorStacks });
+  registerForwarding(server, {
+    runs,
+    isCustom: (name) => registry.isCustom(name),
+    exposeStack: options.exposeErrorStacks,
+    stallMs: options.streamStallMs,
+  });
   registerHealthRoutes(server, registry, () => runs.storeHealth());
   registerMetricsRoute(server, metrics);
   registerOpenApiRoute(server, registry, options.auth);
