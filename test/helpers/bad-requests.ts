@@ -10,6 +10,12 @@ export interface BadRequest {
   kind: string;
   /** The whole request as sent on the wire. */
   raw: Buffer;
+  /**
+   * Ends the connection's sending side once written: for requests that lie about their length, so
+   * the server sees the end of the body. Node's HTTP server takes that as the client leaving, so
+   * other requests keep the connection open until the answer (they ask for `connection: close`).
+   */
+  halfClose?: boolean;
 }
 
 export interface FuzzTargets {
@@ -229,11 +235,11 @@ function lyingHeaders(random: Random, t: FuzzTargets): BadRequest {
     ['HTTP/2 preface', Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n')],
   ];
   const [kind, bytes] = pick(random, variants);
-  return { kind, raw: bytes };
+  return { kind, raw: bytes, halfClose: true };
 }
 
 /**
- * Sends one request on a fresh connection, half-closes it, and reads the status line of the answer:
+ * Sends one request on a fresh connection and reads the status line of the answer:
  * a status, 'closed' when the server closed without answering, or 'hung' past `timeoutMs`.
  */
 export function send(host: string, port: number, request: BadRequest, timeoutMs: number): Promise<Answer> {
@@ -249,7 +255,7 @@ export function send(host: string, port: number, request: BadRequest, timeoutMs:
       resolve(answer);
     };
     const timer = setTimeout(() => finish({ status: 'hung' }), timeoutMs);
-    socket.on('connect', () => socket.end(request.raw));
+    socket.on('connect', () => (request.halfClose ? socket.end(request.raw) : socket.write(request.raw)));
     socket.on('data', (chunk) => chunks.push(chunk));
     socket.on('error', () => undefined);
     socket.on('close', () => {
