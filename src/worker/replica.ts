@@ -59,6 +59,13 @@ class CreditGate {
     waiter?.();
   }
 
+  /** Takes a credit at once if one is free (no promise: the fast path of a streaming generator). */
+  tryTake(): boolean {
+    if (this.credits <= 0) return false;
+    this.credits -= 1;
+    return true;
+  }
+
   async take(signal: AbortSignal): Promise<void> {
     while (this.credits <= 0 && !signal.aborted) {
       await new Promise<void>((resolve) => (this.waiter = resolve));
@@ -155,7 +162,8 @@ async function eachChunk(gen: AnyGenerator, signal: AbortSignal, onChunk: (chunk
     for (;;) {
       const step = await Promise.race([gen.next(), aborted]);
       if (step === ABORTED || step.done) break;
-      await onChunk(step.value);
+      const handled = onChunk(step.value);
+      if (handled) await handled;
       if (signal.aborted) break;
     }
   } finally {
@@ -188,8 +196,7 @@ async function streamChunks(
   };
   let sent = 0;
   try {
-    await eachChunk(gen, signal, async (chunk) => {
-      await gate.take(signal);
+    const send = (chunk: unknown) => {
       if (signal.aborted) return;
       batch.push(encoding === 'sse' ? toSseFrame(chunk) : chunk);
       sent += 1;
@@ -197,7 +204,9 @@ async function streamChunks(
         flushScheduled = true;
         setImmediate(flush);
       }
-    });
+    };
+    // A free credit sends the chunk in this turn; only a full window waits (the client is behind).
+    await eachChunk(gen, signal, (chunk) => (gate.tryTake() ? send(chunk) : gate.take(signal).then(() => send(chunk))));
   } finally {
     // Whatever was made before an error still goes out, ahead of the run's end.
     flush();

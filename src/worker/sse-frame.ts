@@ -8,8 +8,12 @@ export function isSseFrame(chunk: string): boolean {
   return FRAME_FIELD.test(chunk) && (chunk.endsWith('\n\n') || chunk.endsWith('\r\n\r\n'));
 }
 
+const LINE_BREAK = /[\r\n]/;
+
 export function toSseFrame(chunk: unknown): string {
   if (typeof chunk === 'string') {
+    // The common case (a token, a word), without the split below: no line break, so not a frame either.
+    if (!LINE_BREAK.test(chunk)) return `data: ${chunk}\n\n`;
     if (isSseFrame(chunk)) return chunk;
     // One `data:` line per line, so a newline inside the chunk cannot end the event early.
     return `${chunk
