@@ -33,7 +33,7 @@ interface AppPath {
 }
 
 /** A WebSocket opened to a replica, waiting for the caller's upgrade to be accepted. */
-const openedUpstreams = new WeakMap<IncomingMessage, WebSocket>();
+const openedUpstreams = new WeakMap<IncomingMessage, Extract<UpstreamResponse, { kind: 'websocket' }>>();
 
 const OTHER_METHODS = ['POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 
@@ -44,7 +44,7 @@ const OTHER_METHODS = ['POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 export function registerWebSocketUpgrades(server: FastifyInstance): void {
   server.register(websocket, {
     // The subprotocol is the one the replica chose.
-    options: { handleProtocols: (_offered, req) => openedUpstreams.get(req)?.protocol || false },
+    options: { handleProtocols: (_offered, req) => openedUpstreams.get(req)?.socket.protocol || false },
   });
 }
 
@@ -115,7 +115,7 @@ async function openUpstream(request: FastifyRequest, options: ForwardingOptions,
   const { run, settled } = options.runs.forward({ ...call, forward });
   const response = await firstOf(answered, settled);
   if (response?.kind !== 'websocket') throw failed(run, options);
-  openedUpstreams.set(request.raw, response.socket);
+  openedUpstreams.set(request.raw, response);
 }
 
 function acceptUpgrade(client: WebSocket, request: FastifyRequest): void {
@@ -125,7 +125,7 @@ function acceptUpgrade(client: WebSocket, request: FastifyRequest): void {
     client.close(1011, 'No replica took this WebSocket');
     return;
   }
-  pipeWebSockets(client, upstream);
+  pipeWebSockets(client, upstream.socket, upstream.early);
 }
 
 /** The request as the replica gets it, and the promise of its answer's head. */

@@ -23,8 +23,30 @@ export interface ForwardedRequest {
 
 export type UpstreamResponse =
   | { kind: 'http'; statusCode: number; headers: IncomingHttpHeaders; body: Readable }
-  /** An open WebSocket to the replica; the run ends when it closes. */
-  | { kind: 'websocket'; socket: WebSocket };
+  /**
+   * An open WebSocket to the replica; the run ends when it closes. A server may speak first: what
+   * it sent before the caller's side was joined is held in `early`, to be passed on first.
+   */
+  | { kind: 'websocket'; socket: WebSocket; early: EarlyMessages };
+
+/** Messages a WebSocket received before anyone listened for them. */
+export interface EarlyMessages {
+  /** Stops holding messages and returns those held, in order; listen on the socket right after. */
+  take(): Array<{ data: WebSocket.RawData; isBinary: boolean }>;
+}
+
+/** Holds every message `socket` receives from now until `take()`. */
+export function holdMessages(socket: WebSocket): EarlyMessages {
+  const held: Array<{ data: WebSocket.RawData; isBinary: boolean }> = [];
+  const hold = (data: WebSocket.RawData, isBinary: boolean) => held.push({ data, isBinary });
+  socket.on('message', hold);
+  return {
+    take: () => {
+      socket.off('message', hold);
+      return held;
+    },
+  };
+}
 
 /** A run of a custom runtime: the runtime's request, with what to forward. */
 export interface ForwardRunRequest extends RunRequest {

@@ -154,7 +154,9 @@ function spawnBridge(options: Omit<PythonProcessOptions, 'concurrency'>, args: s
   return spawn(options.python, ['-u', BRIDGE, ...args], {
     cwd: options.appDir,
     // The replica's whole environment (src/config/app-env.ts): none of the server's other variables.
-    env: { ...options.env, PYTHONUNBUFFERED: '1' },
+    // No bytecode caches are written: a .pyc keyed on a source's mtime in whole seconds would hand a
+    // reload (--watch) the code from before an edit made within the same second, of the same size.
+    env: { ...options.env, PYTHONUNBUFFERED: '1', PYTHONDONTWRITEBYTECODE: '1' },
     stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
   });
 }

@@ -3,7 +3,7 @@
 
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, receiveMessageOnPort, type Worker } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { AppConfig } from '../config/load-config.ts';
 import type { SerializedError } from '../errors.ts';
@@ -105,7 +105,7 @@ export class ThreadBackend implements ReplicaBackend {
   private dispatch(run: ThreadRun): void {
     const { port1, port2 } = new MessageChannel();
     run.port = port1;
-    port1.on('message', (message: ReplicaMessage) => {
+    const onMessage = (message: ReplicaMessage) => {
       if (message.type === 'started') {
         run.replica = message.replica;
         if (message.nativeCalls) this.nativeCalls.set(message.replica, message.nativeCalls);
@@ -115,10 +115,16 @@ export class ThreadBackend implements ReplicaBackend {
       } else {
         endRun(run, message.result);
       }
-    });
+    };
+    port1.on('message', onMessage);
     const { runId, projectId, functionName, params, stream } = run.request;
     const task: RunTask = { type: 'run', runId, projectId, functionName, params, stream, port: port2 };
     this.pool.run(task, { transferList: [port2] }).catch((err: unknown) => {
+      // What the replica sent before it died (its `started`, above all) may still be queued behind
+      // this rejection: take it now, so a run that began is never mistaken for one that did not.
+      for (let queued = receiveMessageOnPort(port1); queued; queued = receiveMessageOnPort(port1)) {
+        onMessage(queued.message as ReplicaMessage);
+      }
       if (run.ended) return;
       // A run handed to a replica that was being replaced (piscina may still pick a thread it is
       // terminating) and never began there is requeued: it did nothing, so it has nothing to fail.

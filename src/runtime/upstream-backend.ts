@@ -11,7 +11,7 @@ import { Pool } from 'undici';
 import WebSocket from 'ws';
 import type { SerializedError } from '../errors.ts';
 import type { RunRequest, RunResult } from '../replica-protocol.ts';
-import { type ForwardRunRequest, isForwarded } from './forwarding.ts';
+import { type ForwardRunRequest, holdMessages, isForwarded } from './forwarding.ts';
 import type { BackendHealth, ReplicaBackend, RunHandle, RunListener } from './replica-backend.ts';
 import { type PooledReplica, type PoolScaling, ReplicaPool } from './replica-pool.ts';
 import { ServerProcess } from './server-process.ts';
@@ -139,6 +139,8 @@ export class UpstreamBackend implements ReplicaBackend {
   private async openWebSocket(replica: Replica, { forward }: ForwardRunRequest, slot: RunSlot): Promise<number> {
     const url = `${replica.process.origin.replace(/^http/, 'ws')}${forward.url}`;
     const socket = new WebSocket(url, forward.upgrade?.protocols ?? [], { headers: webSocketHeaders(forward.headers) });
+    // Frames that came with the handshake are read as soon as the socket opens, before anyone could listen.
+    const early = holdMessages(socket);
     const refused = new Promise<never>((_, reject) => {
       socket.once('unexpected-response', (_req, res) => {
         reject(new Error(`answered ${res.statusCode} to the WebSocket upgrade of ${forward.url}`));
@@ -150,9 +152,7 @@ export class UpstreamBackend implements ReplicaBackend {
     slot.stop.signal.addEventListener('abort', onStop, { once: true });
     try {
       await Promise.race([once(socket, 'open', { signal: slot.stop.signal }), refused]);
-      // A server may speak first; its messages wait, unread, until the caller's side is piped to it.
-      socket.pause();
-      forward.respond({ kind: 'websocket', socket });
+      forward.respond({ kind: 'websocket', socket, early });
       if (socket.readyState !== WebSocket.CLOSED) await once(socket, 'close');
       slot.stop.signal.throwIfAborted();
       return 101;
