@@ -12,7 +12,8 @@ const PYTHON = spawnSync('python3', ['-c', 'import sys; print(sys.executable)'],
 const NAMES = ['CEREBRIUM_JWT_SECRET', 'CL_TEST_NOT_PASSED', 'CL_TEST_PASSED', 'FROM_DOTENV', 'APP_NAME', 'PROJECT_ID'];
 const SERVER_ENV = { CEREBRIUM_JWT_SECRET: 'the-servers-own-secret', CL_TEST_NOT_PASSED: 'server only', CL_TEST_PASSED: 'passed on' };
 /** Names a replica may hold: the inherited ones, the passed one, the app's own, and what each runtime adds. */
-const ALLOWED = /^(PATH|HOME|LANG|LC_\w+|TZ|TMPDIR|NODE_ENV|CL_TEST_PASSED|FROM_DOTENV|APP_NAME|PROJECT_ID|PYTHONUNBUFFERED|PYTHONDONTWRITEBYTECODE|PORT)$/;
+const ALLOWED =
+  /^(PATH|HOME|LANG|LC_\w+|TZ|TMPDIR|NODE_ENV|CL_TEST_PASSED|FROM_DOTENV|APP_NAME|PROJECT_ID|PYTHONUNBUFFERED|PYTHONDONTWRITEBYTECODE|PORT)$/;
 
 const TS_MAIN = `
 const NAMES = ${JSON.stringify(NAMES)};
