@@ -256,6 +256,57 @@ async function benchColdStart(): Promise<void> {
   }
 }
 
+/** p99 of `calls` sequential GET /health, in ms. */
+async function healthP99(url: string, calls: number): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < calls; i += 1) {
+    const started = performance.now();
+    await (await fetch(`${url}/health`)).arrayBuffer();
+    times.push(performance.now() - started);
+  }
+  times.sort((a, b) => a - b);
+  return times[Math.floor(times.length * 0.99)];
+}
+
+/** /health while 60 MB results are made, sent and stored, and runs pages are read, against idle /health. */
+async function benchHealthUnderBigResults(): Promise<void> {
+  const emulator = await startProcess('stall', [
+    join(root, 'bin/cerebrium-local.mjs'),
+    'serve',
+    benchApp,
+    '--log-level',
+    'warn',
+    '--data-dir',
+    dataDir('stall'),
+  ]);
+  const calls = quick ? 300 : 1_000;
+  try {
+    const idle: number[] = [];
+    const busy: number[] = [];
+    for (let rep = 0; rep < REPS; rep += 1) {
+      idle.push(await healthP99(emulator.url, calls));
+      let stop = false;
+      const pressure = (async () => {
+        while (!stop) {
+          const res = await fetch(`${emulator.url}/v4/p-bench/bench/big`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: '{"mb":60}',
+          });
+          await res.arrayBuffer();
+          await (await fetch(`${emulator.url}/v2/projects/p-bench/apps/p-bench-bench/runs?limit=100`)).arrayBuffer();
+        }
+      })();
+      busy.push(await healthP99(emulator.url, calls));
+      stop = true;
+      await pressure;
+    }
+    addRow('/health p99 while 60 MB results are stored and runs pages read', 'ms', busy, idle, 'idle /health p99');
+  } finally {
+    await stopProcess(emulator);
+  }
+}
+
 /** The interpreter the Python rows use: python3's own executable (not a pyenv shim), or none. */
 function pythonExecutable(): string | undefined {
   const found = spawnSync(process.env.BENCH_PYTHON ?? 'python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' });
@@ -534,7 +585,7 @@ function writeResults(info: Record<string, string | number>): void {
 
 const info = machine();
 console.log(`bench: ${JSON.stringify(info)}`);
-// `--only=sync,cold,embed,python,python-cold` runs some parts (while developing); RESULTS.md is only written by a full run.
+// `--only=sync,cold,embed,stall,python,python-cold` runs some parts (while developing); RESULTS.md is only written by a full run.
 const only = process.argv
   .find((a) => a.startsWith('--only='))
   ?.slice('--only='.length)
@@ -543,6 +594,7 @@ const wanted = (part: string) => !only || only.includes(part);
 if (wanted('sync')) await benchSyncAndStreams();
 if (wanted('cold')) await benchColdStart();
 if (wanted('embed')) await benchEmbeddings();
+if (wanted('stall')) await benchHealthUnderBigResults();
 if (wanted('python') || wanted('python-cold')) {
   const python = pythonExecutable();
   if (!python) console.warn('bench: no python3 (or BENCH_PYTHON) to run, so no Python rows');
