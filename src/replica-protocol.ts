@@ -74,7 +74,17 @@ export const REPLICA_MESSAGE_TYPES = ['started', 'chunks', 'end'] as const satis
 export const SERVER_MESSAGE_TYPES = ['abort', 'credit'] as const satisfies ReadonlyArray<ServerMessage['type']>;
 
 /** How many chunks a replica may send ahead of what the client has taken. */
-export const CHUNK_CREDIT_WINDOW = 128;
+export const CHUNK_CREDIT_WINDOW = 512;
+
+/** The server hands credit back this many chunks at a time, so a replica is not woken for every chunk. */
+export const CHUNK_CREDIT_BATCH = 64;
+
+/**
+ * Beyond CHUNK_CREDIT_BATCH chunks not yet credited back, a thread replica also holds the text of
+ * the chunks in flight to this many characters: small chunks (tokens) get the whole window, large
+ * ones stop at a batch, so a stream that is not read holds about this much, not 512 large chunks.
+ */
+export const CHUNK_CREDIT_CHARS = 1024 * 1024;
 
 // Process replicas (Python apps): one JSON object per line on the child's fd 3, both ways. A process
 // serves several runs at once, so every message about a run carries its `runId`; the rest are about

@@ -1,11 +1,11 @@
 // The server's end of one run: it hears the replica start, holds a generator's chunks until the
 // caller takes them one by one (handing credit back as they are taken, which is the backpressure),
 // and receives the result last. It knows nothing of threads or processes: a backend feeds it.
-import { CHUNK_CREDIT_WINDOW, type RunResult } from '../replica-protocol.ts';
+import { CHUNK_CREDIT_BATCH, type RunResult } from '../replica-protocol.ts';
 import type { RunListener } from './replica-backend.ts';
 
 /** Credits go back in batches, so the replica is not woken for every chunk. */
-export const CREDIT_BATCH = Math.max(1, CHUNK_CREDIT_WINDOW / 4);
+export const CREDIT_BATCH = CHUNK_CREDIT_BATCH;
 
 export class RunChannel implements RunListener {
   readonly ended: Promise<RunResult>;

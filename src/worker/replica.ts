@@ -9,6 +9,8 @@ import type { FunctionContext } from '../index.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { nativeCallGauge, replicaClosing } from '../models/native-calls.ts';
 import {
+  CHUNK_CREDIT_BATCH,
+  CHUNK_CREDIT_CHARS,
   CHUNK_CREDIT_WINDOW,
   type InspectResult,
   type InspectTask,
@@ -43,14 +45,38 @@ async function inspect(): Promise<InspectResult> {
   }
 }
 
-/** Chunks may run ahead of the client by a window of credits; the server refills it as it sends. */
+/**
+ * Chunks may run ahead of the client by a window of credits, which the server refills as it sends.
+ * Past a batch of chunks in flight, their text is bounded too (CHUNK_CREDIT_CHARS): the server
+ * credits a batch at a time, so a batch may always be in flight, whatever its size.
+ */
 class CreditGate {
   private credits = CHUNK_CREDIT_WINDOW;
   private waiter: (() => void) | undefined;
+  /** Sizes of the chunks sent and not yet credited back, oldest first from `oldest`, and their sum. */
+  private readonly sizes: number[] = [];
+  private oldest = 0;
+  private chars = 0;
 
   add(n: number): void {
+    for (let i = 0; i < n && this.oldest < this.sizes.length; i += 1) this.chars -= this.sizes[this.oldest++];
+    if (this.oldest === this.sizes.length) {
+      this.sizes.length = 0;
+      this.oldest = 0;
+    }
     this.credits += n;
     this.release();
+  }
+
+  private open(size: number): boolean {
+    if (this.credits <= 0) return false;
+    return this.sizes.length - this.oldest < CHUNK_CREDIT_BATCH || this.chars + size <= CHUNK_CREDIT_CHARS;
+  }
+
+  private spend(size: number): void {
+    this.credits -= 1;
+    this.sizes.push(size);
+    this.chars += size;
   }
 
   release(): void {
@@ -59,18 +85,18 @@ class CreditGate {
     waiter?.();
   }
 
-  /** Takes a credit at once if one is free (no promise: the fast path of a streaming generator). */
-  tryTake(): boolean {
-    if (this.credits <= 0) return false;
-    this.credits -= 1;
+  /** Takes a credit for a chunk of `size` at once if one is free (no promise: the fast path of a stream). */
+  tryTake(size: number): boolean {
+    if (!this.open(size)) return false;
+    this.spend(size);
     return true;
   }
 
-  async take(signal: AbortSignal): Promise<void> {
-    while (this.credits <= 0 && !signal.aborted) {
+  async take(size: number, signal: AbortSignal): Promise<void> {
+    while (!this.open(size) && !signal.aborted) {
       await new Promise<void>((resolve) => (this.waiter = resolve));
     }
-    this.credits -= 1;
+    this.spend(size);
   }
 }
 
@@ -198,7 +224,7 @@ async function streamChunks(
   try {
     const send = (chunk: unknown) => {
       if (signal.aborted) return;
-      batch.push(encoding === 'sse' ? toSseFrame(chunk) : chunk);
+      batch.push(chunk);
       sent += 1;
       if (!flushScheduled) {
         flushScheduled = true;
@@ -206,7 +232,11 @@ async function streamChunks(
       }
     };
     // A free credit sends the chunk in this turn; only a full window waits (the client is behind).
-    await eachChunk(gen, signal, (chunk) => (gate.tryTake() ? send(chunk) : gate.take(signal).then(() => send(chunk))));
+    await eachChunk(gen, signal, (value) => {
+      const chunk = encoding === 'sse' ? toSseFrame(value) : value;
+      const size = typeof chunk === 'string' ? chunk.length : 0;
+      return gate.tryTake(size) ? send(chunk) : gate.take(size, signal).then(() => send(chunk));
+    });
   } finally {
     // Whatever was made before an error still goes out, ahead of the run's end.
     flush();

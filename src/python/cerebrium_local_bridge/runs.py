@@ -24,7 +24,9 @@ from .errors import serialise_exception
 from .output import CURRENT_RUN
 from .schema import _parameter_hints, model_parameter
 
-# How many chunks a run may send ahead of what the server has acknowledged (CHUNK_CREDIT_WINDOW).
+# How many chunks a run may send ahead of what the server has acknowledged. The bridge's own window,
+# smaller than a thread replica's (CHUNK_CREDIT_WINDOW) since it has no bound on their size; the
+# server credits CHUNK_CREDIT_BATCH (64) at a time, which divides it.
 CHUNK_CREDIT_WINDOW = 128
 # Chunks that come faster than this are batched into one `chunks` message; slower ones go one by one.
 FLUSH_INTERVAL_S = 0.005
