@@ -1,11 +1,16 @@
 // What an app's functions import: `import { defineFunction, Type } from 'cerebrium-local'`.
 // Kept small on purpose: it is loaded into every replica.
 
+import { createRequire } from 'node:module';
+import type * as TypeBox from '@sinclair/typebox';
 import type { Static, TSchema } from '@sinclair/typebox';
 import type { Logger } from 'pino';
 
 export type { Static, TSchema } from '@sinclair/typebox';
-export { Type } from '@sinclair/typebox';
+// TypeBox's CommonJS build, by require: imported as ESM, its hundreds of modules each pass through
+// the loader hooks every replica registers (tsx), which cost ~300 ms of each thread replica's cold
+// start. Its schemas are the same either way (TypeBox marks them with Symbol.for keys).
+export const Type: typeof TypeBox.Type = (createRequire(import.meta.url)('@sinclair/typebox') as typeof TypeBox).Type;
 // Batching is for any function, so it is here too; models live in 'cerebrium-local/models'.
 export { type BatchCaller, type BatchFunction, type BatchOptions, batched } from './models/batching.ts';
 // Builders and types for functions behind the OpenAI-compatible routes (no imports of its own).
