@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
+import { Worker } from 'node:worker_threads';
 import autocannon from 'autocannon';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { meanPoolNormalized } from '../src/models/pooling.ts';
@@ -253,6 +254,36 @@ async function benchColdStart(): Promise<void> {
     addRow('call needing a new replica (cold start)', 'ms', cold, warm, 'warm call to the same replica');
   } finally {
     await stopProcess(emulator);
+  }
+  await coldStartBreakdown();
+}
+
+/** Milliseconds from `new Worker(file)` until the file says it is ready. */
+async function workerReadyMs(file: string): Promise<number> {
+  const started = performance.now();
+  const worker = new Worker(join(root, 'bench/cold-parts', file));
+  await once(worker, 'message');
+  const ms = performance.now() - started;
+  await worker.terminate();
+  return ms;
+}
+
+/** Where a thread replica's start goes, step by step, each step against the one before it. */
+async function coldStartBreakdown(): Promise<void> {
+  const steps = [
+    ['thread.mjs', 'a worker thread that does nothing'],
+    ['loader.mjs', '+ loader hooks registered (tsx, the cerebrium-local resolver)'],
+    ['framework.mjs', "+ the replica's own code and 'cerebrium-local' imported"],
+    ['app.mjs', '+ the app (bench/apps/cold) imported'],
+  ] as const;
+  const times = new Map<string, number[]>();
+  for (let rep = 0; rep < REPS; rep += 1) {
+    for (const [file] of steps) times.set(file, [...(times.get(file) ?? []), await workerReadyMs(file)]);
+  }
+  for (let i = 1; i < steps.length; i += 1) {
+    const [file, name] = steps[i];
+    const [before, beforeName] = steps[i - 1];
+    addRow(`cold start breakdown: ${name}`, 'ms', times.get(file) ?? [], times.get(before) ?? [], beforeName);
   }
 }
 

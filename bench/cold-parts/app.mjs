@@ -1,0 +1,12 @@
+// Cold-start breakdown, step 4: step 3, then the bench's cold app itself (bench/apps/cold).
+import { register as registerHook } from 'node:module';
+import { parentPort } from 'node:worker_threads';
+import { register as registerTsx } from 'tsx/esm/api';
+
+registerHook('../../src/worker/resolve-self.mjs', import.meta.url);
+registerTsx();
+await import('../../src/worker/load-functions.ts');
+await import('../../src/log.ts');
+await import('../../src/index.ts');
+await import('../apps/cold/main.ts');
+parentPort.postMessage('ready');
