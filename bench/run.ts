@@ -16,7 +16,7 @@ import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { meanPoolNormalized } from '../src/models/pooling.ts';
 import { ensureDemoModel } from '../src/models/stand-ins/demo-models.ts';
 import { WordPieceTokenizer } from '../src/models/wordpiece.ts';
-import { dataDir, root, rssMb, type Server, startProcess, stopProcess } from './processes.ts';
+import { dataDir, freePort, root, rssMb, type Server, startProcess, stopProcess } from './processes.ts';
 
 const quick = process.argv.includes('--quick');
 const outputs = quick ? { markdown: 'RESULTS-quick.md', json: 'results-quick.json' } : { markdown: 'RESULTS.md', json: 'results.json' };
@@ -349,6 +349,36 @@ function serveArgs(name: string, app: string, python?: string): string[] {
   return python ? [...args, '--python', python] : args;
 }
 
+/** A custom runtime (examples/custom-runtime) through the emulator, against the same server called directly. */
+async function benchCustomRuntime(python: string): Promise<void> {
+  const example = join(root, 'examples/custom-runtime');
+  const port = await freePort();
+  const direct = spawn(python, ['server.py', String(port)], { cwd: example, stdio: 'ignore' });
+  const emulator = await startProcess('custom', serveArgs('custom', example));
+  try {
+    const directUrl = `http://127.0.0.1:${port}/echo`;
+    const emuUrl = `${emulator.url}/v4/p-bench/custom-runtime/echo`;
+    // The app's capacity is 2 replicas × 4: both sides get 8 connections, so neither queues.
+    const connections = 8;
+    await load(directUrl, { seconds: 1, connections });
+    await load(emuUrl, { seconds: 1, connections });
+    const rps = { emu: [] as number[], direct: [] as number[] };
+    const p50 = { emu: [] as number[], direct: [] as number[] };
+    for (let rep = 0; rep < REPS; rep += 1) {
+      rps.direct.push((await load(directUrl, { connections })).rps);
+      rps.emu.push((await load(emuUrl, { connections })).rps);
+      p50.direct.push((await latencies(directUrl, LATENCY_CALLS)).p50);
+      p50.emu.push((await latencies(emuUrl, LATENCY_CALLS)).p50);
+    }
+    const baseline = 'the same server.py called directly';
+    addRow('custom runtime, POST /echo forwarded: throughput at 8 connections', 'req/s', rps.emu, rps.direct, baseline);
+    addRow('custom runtime, POST /echo forwarded: p50 latency, one connection', 'ms', p50.emu, p50.direct, baseline);
+  } finally {
+    direct.kill();
+    await stopProcess(emulator);
+  }
+}
+
 /** µs per call of hello() called in-process by a bare Python loop (bench/python-loop.py). */
 function pythonLoopMicros(python: string): number {
   const ran = spawnSync(python, [join(root, 'bench/python-loop.py'), pythonApp, String(PYTHON_LOOP_CALLS)], { encoding: 'utf8' });
@@ -616,7 +646,7 @@ function writeResults(info: Record<string, string | number>): void {
 
 const info = machine();
 console.log(`bench: ${JSON.stringify(info)}`);
-// `--only=sync,cold,embed,stall,python,python-cold` runs some parts (while developing); RESULTS.md is only written by a full run.
+// `--only=sync,cold,embed,stall,python,python-cold,custom` runs some parts (while developing); RESULTS.md is only written by a full run.
 const only = process.argv
   .find((a) => a.startsWith('--only='))
   ?.slice('--only='.length)
@@ -626,11 +656,12 @@ if (wanted('sync')) await benchSyncAndStreams();
 if (wanted('cold')) await benchColdStart();
 if (wanted('embed')) await benchEmbeddings();
 if (wanted('stall')) await benchHealthUnderBigResults();
-if (wanted('python') || wanted('python-cold')) {
+if (wanted('python') || wanted('python-cold') || wanted('custom')) {
   const python = pythonExecutable();
   if (!python) console.warn('bench: no python3 (or BENCH_PYTHON) to run, so no Python rows');
   else if (wanted('python')) await benchPython(python);
   if (python && wanted('python-cold')) await benchPythonColdStart(python);
+  if (python && wanted('custom')) await benchCustomRuntime(python);
 }
 if (!only) {
   writeResults(info);
