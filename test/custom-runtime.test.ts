@@ -321,6 +321,31 @@ describe('a custom runtime', () => {
   });
 });
 
+describe("a custom runtime's replicas", () => {
+  it('are killed when the server process exits without closing', async () => {
+    const dir = pythonApp('orphans', { scaling: 'min_replicas = 1\nmax_replicas = 1' });
+    const serve = fileURLToPath(new URL('../src/serve.ts', import.meta.url));
+    const script = join(scratch, 'exit-without-close.mts');
+    writeFileSync(
+      script,
+      `import { startServer } from ${JSON.stringify(serve)};
+const running = await startServer({ appDirs: [${JSON.stringify(dir)}], host: '127.0.0.1', port: 0, projectId: 'p', logLevel: 'silent', logDestination: { write: () => undefined } });
+await running.loaded;
+const echoed = await (await fetch(running.url + '/v4/p/orphans/echo')).json();
+console.log(echoed.pid);
+process.exit(0);
+`,
+    );
+    const child = spawnSync(process.execPath, [fileURLToPath(new URL('../bin/run-ts.mjs', import.meta.url)), script], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    const pid = Number(child.stdout.trim());
+    expect(pid, child.stderr).toBeGreaterThan(0);
+    await until(async () => !alive(pid));
+  });
+});
+
 describe('custom runtimes that cannot run here', () => {
   async function loadError(dir: string): Promise<string> {
     const running = await startServer({
@@ -355,6 +380,15 @@ describe('custom runtimes that cannot run here', () => {
     expect(message).toContain('no model here');
   });
 });
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {

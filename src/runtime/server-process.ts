@@ -20,6 +20,22 @@ export const HEALTH_FAILURES_ALLOWED = 3;
 /** Lines of output kept to explain a replica that never became ready. */
 const OUTPUT_TAIL_LINES = 20;
 
+/**
+ * Process groups of the replicas still running. A replica runs in a group of its own (so a shell
+ * entrypoint's children stop with it), which also means it outlives a server that exits without
+ * closing (an uncaught error, process.exit): those are killed as the server's process exits.
+ */
+const running = new Set<number>();
+process.once('exit', () => {
+  for (const pid of running) {
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
+});
+
 export interface ServerProcessOptions {
   /** The entrypoint for a replica given `port`: an argument equal to the configured port is replaced by it. */
   argvFor(port: number): string[];
@@ -117,6 +133,7 @@ export class ServerProcess extends EventEmitter<ServerProcessEvents> {
       detached: true,
     });
     this.child = child;
+    if (child.pid !== undefined) running.add(child.pid);
     for (const stream of ['stdout', 'stderr'] as const) {
       const source = child[stream];
       if (source) createInterface({ input: source, crlfDelay: Number.POSITIVE_INFINITY }).on('line', (line) => this.logLine(stream, line));
@@ -133,6 +150,7 @@ export class ServerProcess extends EventEmitter<ServerProcessEvents> {
 
   /** The process is gone (or will never start): says so once. Before it was ready, with its last output. */
   private gone(error: SerializedError): void {
+    if (this.child?.pid !== undefined) running.delete(this.child.pid);
     if (this.exited) return;
     this.exited = true;
     clearInterval(this.healthTimer);
