@@ -109,19 +109,19 @@ export async function streamRun(
       : undefined;
 
   try {
-    for await (const chunk of started.chunks()) {
+    for await (const batch of started.chunkBatches()) {
       if (res.destroyed) break;
-      const frame = framing.frame(chunk);
-      if (frame === '') continue;
-      lastWrite = Date.now();
-      sentEvents?.inc();
-      // Frames that arrived together leave in one write: corked until the chunks already
-      // buffered have been taken (process.nextTick runs once the current promise jobs are done).
-      if (!res.writableCorked) {
-        res.cork();
-        process.nextTick(() => res.uncork());
+      // Frames that arrived together leave in one write.
+      let frames = '';
+      for (const chunk of batch) {
+        const frame = framing.frame(chunk);
+        if (frame === '') continue;
+        frames += frame;
+        sentEvents?.inc();
       }
-      if (!res.write(frame) && !(await drainedWithin(res, closed, options.stallMs))) {
+      if (frames === '') continue;
+      lastWrite = Date.now();
+      if (!res.write(frames) && !(await drainedWithin(res, closed, options.stallMs))) {
         // A client that stopped reading would hold the socket, the run and a shutdown forever.
         run.requestCancel(`The client read nothing of the stream for ${options.stallMs} ms (--stream-stall-ms)`);
         res.destroy();

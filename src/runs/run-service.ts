@@ -58,6 +58,8 @@ export interface StartedRun {
   stream: ChunkEncoding | false;
   /** A generator's chunks as they are produced, when it was started to stream. */
   chunks(): AsyncIterable<unknown>;
+  /** The same chunks in batches of those that arrived together (one write per batch). */
+  chunkBatches(): AsyncIterable<unknown[]>;
   /** Resolves once the run has reached success, failure or cancelled. */
   settled: Promise<Run>;
 }
@@ -119,7 +121,7 @@ export class RunService {
     const { app, fn, run } = this.create(request, false);
     const stream = streamFor(fn);
     const execution = this.execute(app, run, stream, request.paramsBytes);
-    return { run, fn, stream, chunks: execution.chunks, settled: run.settled() };
+    return { run, fn, stream, chunks: execution.chunks, chunkBatches: execution.chunkBatches, settled: run.settled() };
   }
 
   /**

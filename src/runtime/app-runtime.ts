@@ -31,6 +31,8 @@ export interface RuntimeOptions {
 export interface RunExecution {
   /** A generator's chunks as they are produced (empty for other functions). */
   chunks(): AsyncIterable<unknown>;
+  /** The same chunks, every one that arrived since the last take at once: for writers that batch. */
+  chunkBatches(): AsyncIterable<unknown[]>;
 }
 
 export interface ExecuteOptions {
@@ -111,7 +113,7 @@ export class AppRuntime {
     const limits = options.deadline === false ? { ...this.limits, graceSeconds: Number.POSITIVE_INFINITY } : this.limits;
     const execution = new Execution(request, cancelSignal, this.backend, this.admission, limits, events, options.paramsBytes);
     void execution.start();
-    return { chunks: () => execution.channel.take() };
+    return { chunks: () => execution.channel.take(), chunkBatches: () => execution.channel.takeBatches() };
   }
 
   /** Closes once every run it accepted has finished: for an app replaced by a reload. */

@@ -48,17 +48,43 @@ export class RunChannel implements RunListener {
     for (;;) {
       if (this.buffer.length > 0) {
         const chunk = this.buffer.shift();
-        this.taken += 1;
-        if (this.taken >= CREDIT_BATCH && !this.finished) {
-          this.credit(this.taken);
-          this.taken = 0;
-        }
+        this.account(1);
         yield chunk;
         continue;
       }
       if (this.finished) return;
-      await new Promise<void>((resolve) => (this.wake = resolve));
+      await this.arrival();
     }
+  }
+
+  /**
+   * Yields every chunk that has arrived since the last take, at once (a fast stream then costs one
+   * promise per batch, not per chunk); ends when the run ends. Credit goes back as for take().
+   */
+  async *takeBatches(): AsyncGenerator<unknown[], void, undefined> {
+    for (;;) {
+      if (this.buffer.length > 0) {
+        const batch = this.buffer.splice(0);
+        this.account(batch.length);
+        yield batch;
+        continue;
+      }
+      if (this.finished) return;
+      await this.arrival();
+    }
+  }
+
+  /** `n` more chunks were taken: credit goes back to the replica a batch at a time. */
+  private account(n: number): void {
+    this.taken += n;
+    if (this.taken >= CREDIT_BATCH && !this.finished) {
+      this.credit(this.taken);
+      this.taken = 0;
+    }
+  }
+
+  private arrival(): Promise<void> {
+    return new Promise<void>((resolve) => (this.wake = resolve));
   }
 
   private notify(): void {

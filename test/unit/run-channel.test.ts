@@ -148,6 +148,33 @@ describe('RunChannel credit', () => {
   });
 });
 
+describe('RunChannel batches', () => {
+  it('yields every chunk that arrived together from takeBatches() at once, in order, then the next arrivals', async () => {
+    const { channel, credits } = newChannel();
+    channel.chunks(range(3));
+    channel.chunks(range(2, 3));
+    const it = channel.takeBatches()[Symbol.asyncIterator]();
+    expect((await it.next()).value).toEqual([0, 1, 2, 3, 4]);
+    const next = it.next();
+    channel.chunks([5]);
+    expect((await next).value).toEqual([5]);
+    channel.end(ok);
+    expect((await it.next()).done).toBe(true);
+    expect(credits).toEqual([]);
+  });
+
+  it('hands credit back for a batch once CREDIT_BATCH chunks have been taken in batches', async () => {
+    const { channel, credits } = newChannel();
+    const it = channel.takeBatches()[Symbol.asyncIterator]();
+    channel.chunks(range(CREDIT_BATCH - 1));
+    await it.next();
+    expect(credits).toEqual([]);
+    channel.chunks(range(2));
+    await it.next();
+    expect(credits).toEqual([CREDIT_BATCH + 1]);
+  });
+});
+
 describe('RunChannel start and end', () => {
   it('calls onStarted when the replica reports the run started', () => {
     const { channel, starts } = newChannel();
