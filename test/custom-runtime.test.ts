@@ -17,6 +17,7 @@ import WebSocket from 'ws';
 import { secretSigningKey, signToken } from '../src/auth/sign-token.ts';
 import { startServer } from '../src/serve.ts';
 import { startTestServer, type TestServer } from './helpers/test-server.ts';
+import { until } from './helpers/until.ts';
 
 const EXAMPLE = fileURLToPath(new URL('../examples/custom-runtime/', import.meta.url));
 // The interpreter itself rather than a shim on PATH (pyenv's costs ~100 ms a start).
@@ -58,14 +59,22 @@ async function serve(dirs: string[], options: Parameters<typeof startTestServer>
   return server;
 }
 
-const until = async (check: () => Promise<boolean>, ms = 10_000) => {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('timed out waiting');
-};
+/** Runs busy on an app's replicas now. */
+const busy = (server: TestServer, app: string) => server.running.registry.get(app)?.runtime.stats.busy;
+
+interface ApiRun {
+  status: string;
+  functionName: string;
+  statusCode: number | null;
+  method: string;
+}
+
+/** The app's newest run, once it has `status` (or as it is after 10 s). */
+async function newestRun(server: TestServer, app: string, status: string): Promise<ApiRun | undefined> {
+  const read = async () =>
+    ((await (await fetch(`${server.url}/v2/projects/p-test/apps/p-test-${app}/runs`)).json()) as { items: ApiRun[] }).items[0];
+  return until(read, (run) => run?.status === status, 10_000);
+}
 
 describe('a custom runtime', () => {
   it('forwards any method, path, query, headers and body to the replica, and records each as a run', async () => {
@@ -111,17 +120,14 @@ describe('a custom runtime', () => {
     const server = await serve([pythonApp('leaver')]);
     const caller = new AbortController();
     const call = fetch(`${server.url}/v4/p-test/leaver/sleep?s=3`, { signal: caller.signal }).catch(() => undefined);
-    await until(async () => server.running.registry.get('leaver')?.runtime.stats.busy === 1);
+    await until(
+      () => busy(server, 'leaver'),
+      (n) => n === 1,
+    );
     caller.abort();
     await call;
-    type Page = { items: Array<{ status: string; functionName: string }> };
-    let page: Page = { items: [] };
-    await until(async () => {
-      page = (await (await fetch(`${server.url}/v2/projects/p-test/apps/p-test-leaver/runs`)).json()) as Page;
-      return page.items[0]?.status === 'cancelled';
-    });
-    expect(page.items[0]).toMatchObject({ functionName: '/sleep', status: 'cancelled' });
-    expect(server.running.registry.get('leaver')?.runtime.stats.busy).toBe(0);
+    expect(await newestRun(server, 'leaver', 'cancelled')).toMatchObject({ functionName: '/sleep', status: 'cancelled' });
+    expect(busy(server, 'leaver')).toBe(0);
   });
 
   it('passes the replica’s own status codes and bodies through, as a run that succeeded', async () => {
@@ -170,15 +176,9 @@ describe('a custom runtime', () => {
     socket.pause();
     socket.write('GET /v4/p-test/unread/stream?n=1000&interval=0&pad=65536 HTTP/1.1\r\nHost: x\r\n\r\n');
     socket.on('error', () => undefined);
-    type Page = { items: Array<{ status: string; functionName: string }> };
-    let page: Page = { items: [] };
-    await until(async () => {
-      page = (await (await fetch(`${server.url}/v2/projects/p-test/apps/p-test-unread/runs`)).json()) as Page;
-      return page.items[0]?.status === 'cancelled';
-    });
-    expect(page.items[0]).toMatchObject({ functionName: '/stream', status: 'cancelled' });
+    expect(await newestRun(server, 'unread', 'cancelled')).toMatchObject({ functionName: '/stream', status: 'cancelled' });
     // Its slot on the replica is free again (the paused client itself never reads to its end).
-    expect(server.running.registry.get('unread')?.runtime.stats.busy).toBe(0);
+    expect(busy(server, 'unread')).toBe(0);
     socket.destroy();
   });
 
@@ -225,7 +225,7 @@ describe('a custom runtime', () => {
     });
     const pidOf = async () => ((await (await fetch(`${server.url}/v4/p-test/sick/echo`)).json()) as { pid: number }).pid;
     const first = await pidOf();
-    await until(async () => (await pidOf()) !== first);
+    expect(await until(pidOf, (pid) => pid !== first, 10_000)).not.toBe(first);
     expect(server.logs().some((l) => String(l.msg).includes('its healthcheck /status/500 failed 3 times in a row'))).toBe(true);
   });
 
@@ -243,7 +243,10 @@ describe('a custom runtime', () => {
       maxQueue: 0,
     });
     const holding = fetch(`${server.url}/v4/p-test/busy/sleep?s=1`);
-    await until(async () => server.running.registry.get('busy')?.runtime.stats.busy === 1);
+    await until(
+      () => busy(server, 'busy'),
+      (n) => n === 1,
+    );
     const refused = await fetch(`${server.url}/v4/p-test/busy/echo`);
     expect(refused.status).toBe(429);
     expect(refused.headers.get('retry-after')).not.toBeNull();
@@ -291,20 +294,18 @@ describe('a custom runtime', () => {
     expect(socket.protocol).toBe('echo.v1');
     socket.send('hello');
     socket.send(Buffer.from([0, 1, 2, 255]));
-    await until(async () => received.length === 3);
+    await until(
+      () => received.length,
+      (n) => n === 3,
+      10_000,
+    );
     socket.send('close');
     const [code, reason] = await new Promise<[number, string]>((resolve) => socket.once('close', (c, r) => resolve([c, r.toString()])));
     expect(received[0]).toEqual({ data: Buffer.from(JSON.stringify({ hello: '/room/1?x=1' })).toString('hex'), binary: false });
     expect(received[1]).toEqual({ data: Buffer.from('hello').toString('hex'), binary: false });
     expect(received[2]).toEqual({ data: '000102ff', binary: true });
     expect([code, reason]).toEqual([4000, 'asked to close']);
-    type Page = { items: Array<{ functionName: string; statusCode: number; method: string; status: string }> };
-    let runs: Page = { items: [] };
-    await until(async () => {
-      runs = (await (await fetch(`${server.url}/v2/projects/p-test/apps/p-test-websocket-echo/runs`)).json()) as Page;
-      return runs.items[0]?.status === 'success';
-    });
-    expect(runs.items[0]).toMatchObject({ functionName: '/room/1', statusCode: 101, method: 'GET' });
+    expect(await newestRun(server, 'websocket-echo', 'success')).toMatchObject({ functionName: '/room/1', statusCode: 101, method: 'GET' });
   });
 
   it('keeps answering 404 and 405 under a function app, in the envelope', async () => {
@@ -342,7 +343,13 @@ process.exit(0);
     });
     const pid = Number(child.stdout.trim());
     expect(pid, child.stderr).toBeGreaterThan(0);
-    await until(async () => !alive(pid));
+    expect(
+      await until(
+        () => alive(pid),
+        (running) => !running,
+        10_000,
+      ),
+    ).toBe(false);
   });
 });
 
