@@ -12,10 +12,7 @@ import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import autocannon from 'autocannon';
-import { InferenceSession, Tensor } from 'onnxruntime-node';
-import { meanPoolNormalized } from '../src/models/pooling.ts';
-import { ensureDemoModel } from '../src/models/stand-ins/demo-models.ts';
-import { WordPieceTokenizer } from '../src/models/wordpiece.ts';
+import { benchEmbeddings, benchRealisticEmbeddings, type EmbeddingsBench } from './embeddings.ts';
 import { dataDir, freePort, root, rssMb, type Server, startProcess, stopProcess } from './processes.ts';
 
 const quick = process.argv.includes('--quick');
@@ -522,75 +519,6 @@ async function benchPythonColdStart(python: string): Promise<void> {
   );
 }
 
-/** 32 different single sentences of about 16 tokens, as a chat app's embedding calls would send. */
-const SENTENCES = Array.from(
-  { length: 32 },
-  (_, i) => `Sentence number ${i} talks about serverless inference, cold starts and replicas on a small machine.`,
-);
-
-/** Embeddings per second of raw onnxruntime in this process, tokenising and pooling as the demo does. */
-async function inProcessEmbeddings(batchSize: number, seconds: number): Promise<number> {
-  const session = await InferenceSession.create(join(root, 'models/embed.onnx'), {
-    executionProviders: ['cpu'],
-    intraOpNumThreads: cpus().length,
-  });
-  const tokenizer = WordPieceTokenizer.bertBaseUncased();
-  const texts = SENTENCES.slice(0, batchSize);
-  let embedded = 0;
-  const started = performance.now();
-  while (performance.now() - started < seconds * 1000) {
-    const batch = tokenizer.pad(texts.map((t) => tokenizer.encode(t, 256)));
-    const dims = [batch.batchSize, batch.sequenceLength];
-    const out = await session.run({
-      input_ids: new Tensor('int64', batch.inputIds, dims),
-      attention_mask: new Tensor('int64', batch.attentionMask, dims),
-      token_type_ids: new Tensor('int64', batch.tokenTypeIds, dims),
-    });
-    const hidden = out.last_hidden_state;
-    meanPoolNormalized(hidden.data as Float32Array, hidden.dims, batch.attentionMask);
-    embedded += batchSize;
-  }
-  const rate = embedded / ((performance.now() - started) / 1000);
-  await session.release();
-  return rate;
-}
-
-/** 32 concurrent single-sentence callers through the server (the demo's batched embed) vs raw onnxruntime. */
-async function benchEmbeddings(): Promise<void> {
-  await ensureDemoModel(root, 'embed.onnx');
-  const emulator = await startProcess('embed', [
-    join(root, 'bin/cerebrium-local.mjs'),
-    'serve',
-    root,
-    '--log-level',
-    'info',
-    '--data-dir',
-    dataDir('embed'),
-  ]);
-  const url = `${emulator.url}/v4/p-bench/demo/embed`;
-  const bodies = SENTENCES.map((input) => JSON.stringify({ input }));
-  try {
-    await load(url, { seconds: 2, connections: 32, bodies });
-    const through: number[] = [];
-    for (let rep = 0; rep < REPS; rep += 1) {
-      const figures = await load(url, { connections: 32, bodies });
-      if (figures.errors > 0) throw new Error(`embeddings load saw ${figures.errors} errors`);
-      through.push(figures.rps);
-    }
-    await stopProcess(emulator);
-    const batch1: number[] = [];
-    const batch32: number[] = [];
-    for (let rep = 0; rep < REPS; rep += 1) {
-      batch1.push(await inProcessEmbeddings(1, LOAD_SECONDS));
-      batch32.push(await inProcessEmbeddings(32, LOAD_SECONDS));
-    }
-    addRow('embeddings, 32 concurrent single-sentence callers', 'embeddings/s', through, batch1, 'raw onnxruntime in-process, batch 1');
-    addRow('embeddings, 32 concurrent single-sentence callers', 'embeddings/s', through, batch32, 'raw onnxruntime in-process, batch 32');
-  } finally {
-    if (emulator.child.exitCode === null) await stopProcess(emulator);
-  }
-}
-
 function machine(): Record<string, string | number> {
   return {
     cpu: cpus()[0]?.model ?? 'unknown',
@@ -625,10 +553,12 @@ function writeResults(info: Record<string, string | number>): void {
     '- Memory rows are single readings of VmRSS, emulator process (server thread and its replicas) against the bare process.',
     '- Cold start: an app with min_replicas = 0 and cooldown = 1 s; the cold call waits for a new replica thread to start',
     '  and import the app through tsx, the warm call right after reuses it. Round-trip latency seen by the client.',
-    "- Embeddings: the demo app's `embed` (batched: up to 32 inputs or 5 ms) with the generated stand-in model",
-    '  (models/README.md: BERT interface, 32 hidden units, so the model itself is cheap and the figures weigh the',
-    '  serving path heavily); the baseline tokenises, runs and pools the same sentences with a raw onnxruntime',
-    `  session (${cpus().length} intra-op threads) in the bench process.`,
+    "- Embeddings: the demo app's `embed` (batched: up to 32 inputs or 5 ms, within a token budget) with its model",
+    '  folder named by EMBED_MODEL: the generated stand-in (models/embed/: 32 hidden units, so the model is cheap and',
+    '  the figures weigh the serving path) and a MiniLM-L6-shaped encoder (models/minilm-l6-shaped/, generated by',
+    '  `npm run models -- --realistic`: vocab 30522, hidden 384, 6 layers, 12 heads, FFN 1536, random weights). The',
+    "  baseline tokenises, runs and pools the same sentences with the folder's tokenizer and a raw onnxruntime",
+    `  session (${cpus().length} intra-op threads, as many as the machine has) in the bench process.`,
     '- Python rows: bench/apps/python-trivial (`def hello(): return {"ok": True}`, one python3 process per replica',
     '  through src/python/bridge.py, scaled like the TypeScript app) against the TypeScript trivial function served by a',
     '  second emulator process in the same run, and against bench/python-loop.py, which imports the same main.py and',
@@ -646,7 +576,7 @@ function writeResults(info: Record<string, string | number>): void {
 
 const info = machine();
 console.log(`bench: ${JSON.stringify(info)}`);
-// `--only=sync,cold,embed,stall,python,python-cold,custom` runs some parts (while developing); RESULTS.md is only written by a full run.
+// `--only=sync,cold,embed,embed-minilm,stall,python,python-cold,custom` runs some parts (while developing); RESULTS.md is only written by a full run.
 const only = process.argv
   .find((a) => a.startsWith('--only='))
   ?.slice('--only='.length)
@@ -654,7 +584,10 @@ const only = process.argv
 const wanted = (part: string) => !only || only.includes(part);
 if (wanted('sync')) await benchSyncAndStreams();
 if (wanted('cold')) await benchColdStart();
-if (wanted('embed')) await benchEmbeddings();
+const embeddingsBench: EmbeddingsBench = { reps: REPS, seconds: LOAD_SECONDS, load, addRow };
+if (wanted('embed')) await benchEmbeddings(embeddingsBench);
+// The MiniLM-shaped model costs minutes to generate and seconds per call: full runs only (or --only=embed-minilm).
+if ((!quick && !only) || only?.includes('embed-minilm')) await benchRealisticEmbeddings(embeddingsBench);
 if (wanted('stall')) await benchHealthUnderBigResults();
 if (wanted('python') || wanted('python-cold') || wanted('custom')) {
   const python = pythonExecutable();

@@ -1,74 +1,76 @@
-// Sentence embeddings, as sentence-transformers computes them: WordPiece tokens → a BERT encoder
-// (ONNX: input_ids, attention_mask, token_type_ids → last_hidden_state) → mean pooling over the
-// real tokens → unit length. Calls that arrive together on a replica share one model run.
+// Sentence embeddings, as sentence-transformers computes them, from any Hugging Face-style export
+// folder: the folder's own tokenizer (tokenizer.json), its encoder (onnx/model.onnx, or the dtype
+// EMBED_MODEL_DTYPE names), its pooling (1_Pooling/config.json: mean, cls or max) and max_seq_length,
+// then unit length. Calls that arrive together on a replica share one model run, within a token budget.
 //
-// The model is models/embed.onnx. When it is missing, a generated stand-in with the same interface
-// and random weights is written there first (see models/README.md): its vectors are deterministic
-// but carry no meaning. Put a real all-MiniLM-L6-v2 export in its place for real embeddings.
+// The folder is EMBED_MODEL (absolute, or a name under the app's models/), else models/embed. When
+// models/embed is missing, a generated stand-in folder with the same layout and random weights is
+// written there first (see models/README.md): its vectors are deterministic but carry no meaning.
+// Put a real export folder there, or point EMBED_MODEL at one, for real embeddings.
 import { fileURLToPath } from 'node:url';
-import { defineFunction, Type, type FunctionContext } from 'cerebrium-local';
-import { batched, loadModel, meanPoolNormalized, Tensor, WordPieceTokenizer, type Model } from 'cerebrium-local/models';
-import { ensureDemoModel } from '../src/models/stand-ins/demo-models.ts';
+import { defineFunction, type FunctionContext, Type } from 'cerebrium-local';
+import { batched, type Embedded, loadTextEmbedder, MODEL_DTYPES, type ModelDtype, type TextEmbedder } from 'cerebrium-local/models';
+import { ensureDemoFolder } from '../src/models/stand-ins/demo-models.ts';
 
 // The demo app's own folder, so the function finds its model when another app re-exports it.
 const APP_DIR = fileURLToPath(new URL('..', import.meta.url));
-const MODEL_FILE = 'embed.onnx';
-/** all-MiniLM-L6-v2's max_seq_length: longer inputs are cut, as sentence-transformers does. */
-const MAX_TOKENS = 256;
+const DEFAULT_FOLDER = 'embed';
+/** Padded tokens per model run (longest input × batch size), as Text Embeddings Inference budgets a batch. */
+const MAX_BATCH_TOKENS = 16384;
 
-interface Embedder {
-  model: Model;
-  tokenizer: WordPieceTokenizer;
+function configuredDtype(): ModelDtype | undefined {
+  const dtype = process.env.EMBED_MODEL_DTYPE;
+  if (dtype === undefined || dtype === '') return undefined;
+  if (!(MODEL_DTYPES as readonly string[]).includes(dtype)) throw new Error(`EMBED_MODEL_DTYPE must be one of ${MODEL_DTYPES.join(', ')}; got "${dtype}"`);
+  return dtype as ModelDtype;
 }
 
-let embedder: Promise<Embedder> | undefined;
-/** The model and tokenizer, loaded by the first call in this replica and kept. */
-function getEmbedder(): Promise<Embedder> {
+let embedder: Promise<TextEmbedder> | undefined;
+/** The folder's model, tokenizer and pooling, loaded by the first call (or the warm-up) in this replica and kept. */
+function getEmbedder(): Promise<TextEmbedder> {
   embedder ??= (async () => {
-    await ensureDemoModel(APP_DIR, MODEL_FILE);
-    return { model: await loadModel(MODEL_FILE, { appDir: APP_DIR }), tokenizer: WordPieceTokenizer.bertBaseUncased() };
+    const folder = process.env.EMBED_MODEL || DEFAULT_FOLDER;
+    if (folder === DEFAULT_FOLDER) await ensureDemoFolder(APP_DIR, DEFAULT_FOLDER);
+    return loadTextEmbedder(folder, { appDir: APP_DIR, dtype: configuredDtype() });
   })();
   embedder.catch(() => (embedder = undefined));
   return embedder;
 }
 
-interface Embedded {
-  vector: number[];
-  tokens: number;
+interface Input {
+  text: string;
+  /** Its token ids, counted before batching so the token budget knows each input's length. */
+  encoding?: ReturnType<TextEmbedder['encode']>;
 }
 
 /** One text per caller in, one vector per caller out; an empty text fails only its own caller. */
-const embedTexts = batched({ maxBatchSize: 32, maxWaitMs: 5 }, async (texts: string[]): Promise<Array<Embedded | Error>> => {
-  const { model, tokenizer } = await getEmbedder();
-  const results: Array<Embedded | Error> = texts.map(() => new Error('not embedded'));
-  const good: number[] = [];
-  texts.forEach((text, i) => {
-    if (text.trim() === '') results[i] = new Error('An input is empty: each input must have some text');
-    else good.push(i);
-  });
-  if (good.length === 0) return results;
+const embedInputs = batched<Input, Embedded>(
+  { maxBatchSize: 32, maxWaitMs: 5, maxBatchTokens: MAX_BATCH_TOKENS, tokens: (input) => input.encoding?.ids.length ?? 0 },
+  async (inputs) => {
+    const { embedEncodings } = await getEmbedder();
+    const results: Array<Embedded | Error> = inputs.map(() => new Error('not embedded'));
+    const good: number[] = [];
+    inputs.forEach((input, i) => {
+      if (input.text.trim() === '' || !input.encoding) results[i] = new Error('An input is empty: each input must have some text');
+      else good.push(i);
+    });
+    const encodings = good.map((i) => inputs[i].encoding as NonNullable<Input['encoding']>);
+    const vectors = await embedEncodings(encodings);
+    good.forEach((i, k) => (results[i] = { vector: vectors[k], tokens: encodings[k].ids.length }));
+    return results;
+  },
+);
 
-  const encodings = good.map((i) => tokenizer.encode(texts[i], MAX_TOKENS));
-  const batch = tokenizer.pad(encodings);
-  const dims = [batch.batchSize, batch.sequenceLength];
-  const available: Record<string, BigInt64Array> = {
-    input_ids: batch.inputIds,
-    attention_mask: batch.attentionMask,
-    token_type_ids: batch.tokenTypeIds,
-  };
-  // Feed what the model declares: some exports take no token_type_ids.
-  const feeds: Record<string, Tensor> = {};
-  for (const name of model.inputNames) {
-    const data = available[name];
-    if (!data) throw new Error(`${model.path} wants an input "${name}"; a sentence-transformers BERT export takes ${Object.keys(available).join(', ')}`);
-    feeds[name] = new Tensor('int64', data, dims);
-  }
-  const output = await model.run(feeds);
-  const hidden = output.last_hidden_state ?? output[model.outputNames[0]];
-  const vectors = meanPoolNormalized(hidden.data as Float32Array, hidden.dims, batch.attentionMask);
-  good.forEach((i, k) => (results[i] = { vector: vectors[k], tokens: encodings[k].ids.length }));
-  return results;
-});
+async function embedText(text: string, ctx: FunctionContext): Promise<Embedded> {
+  const { encode } = await getEmbedder();
+  return embedInputs({ text, encoding: text.trim() === '' ? undefined : encode(text) }, ctx);
+}
+
+/** Warm-up (min_replicas > 0): the replica loads the folder and runs one batch before it takes calls. */
+export const models = [async function embedModel() {
+  const { embed: run } = await getEmbedder();
+  await run(['warm-up']);
+}];
 
 /** Little-endian float32 bytes in base64, as OpenAI's `encoding_format: "base64"` answers. */
 function toBase64(vector: number[]): string {
@@ -94,7 +96,7 @@ export const embed = defineFunction(
   },
   async ({ input, model, encoding_format }, ctx: FunctionContext) => {
     const texts = Array.isArray(input) ? input : [input];
-    const embedded = await Promise.all(texts.map((text) => embedTexts(text, ctx)));
+    const embedded = await Promise.all(texts.map((text) => embedText(text, ctx)));
     const tokens = embedded.reduce((sum, e) => sum + e.tokens, 0);
     return {
       object: 'list',

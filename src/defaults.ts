@@ -40,6 +40,14 @@ export const DEFAULTS = {
   healthcheckIntervalMs: 5_000,
   /** How long a custom-runtime replica may take to pass its readycheck, unless deployment_initialization_timeout says. */
   customReadyTimeoutMs: 600_000,
+  /** A run's logs keep its last this many lines (older ones are dropped, and the logs flagged as cut). */
+  runLogMaxLines: 1_000,
+  /** …and at most this many bytes of their text. */
+  runLogMaxBytes: 256 * 1024,
   /** On SIGTERM, how long accepted runs (and webhooks) get to finish. */
   shutdownGraceMs: 30_000,
+  /** --database-url: how long a server holds its unfinished runs without renewing (renewed every third of it). */
+  runLeaseMs: 15_000,
+  /** --database-url: how often a server looks at the shared queue without being woken (the safety net for a missed NOTIFY). */
+  queuePollMs: 1_000,
 } as const;

@@ -76,6 +76,12 @@ export const ERROR_CODES = {
     type: 'invalid_request_error',
     meaning: 'The `webhookEndpoint` query parameter is not one http:// or https:// URL.',
   },
+  invalid_fault: {
+    status: 400,
+    type: 'invalid_request_error',
+    meaning:
+      'The `x-cerebrium-local-fault` header, or a fault rule, holds a directive the server cannot read (only with `--allow-faults`; see docs/testing-your-client.md).',
+  },
   invalid_encoding_format: {
     status: 400,
     type: 'invalid_request_error',
@@ -215,7 +221,8 @@ export const ERROR_CODES = {
   store_unavailable: {
     status: 503,
     type: 'unavailable_error',
-    meaning: 'The run store cannot write (disk full, I/O error), so no async run is started; `/ready` names the store until it can.',
+    meaning:
+      'The run store cannot write (disk full, I/O error, or its Postgres database cannot be reached), so no async run is started; `/ready` names the store until it can.',
   },
 
   // Run outcome: a run started and did not succeed; the body carries its run_id.
@@ -265,6 +272,18 @@ export const ERROR_CODES = {
     type: 'server_error',
     meaning:
       "A custom runtime's replica did not answer the forwarded request (it refused the connection, closed it, or refused a WebSocket upgrade).",
+  },
+  bad_gateway: {
+    status: 502,
+    type: 'server_error',
+    meaning:
+      "The gateway got no valid answer from the app's replica (on Cerebrium: a replica lost or restarting); this server answers it only as an injected fault (`status=502`).",
+  },
+  service_unavailable: {
+    status: 503,
+    type: 'unavailable_error',
+    meaning:
+      'The app cannot take calls for now (on Cerebrium: no capacity, or a deployment under way); this server answers it only as an injected fault (`status=503`).',
   },
   server_stopped: {
     status: 500,

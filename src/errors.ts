@@ -75,6 +75,8 @@ export interface SerializedError {
   upstream?: boolean;
   /** Set when the app's queue filled between the call's admission check and its place in the queue. */
   queueFull?: boolean;
+  /** Set when fault injection (src/faults) made the run answer this status instead of running. */
+  injectedStatus?: number;
 }
 
 export function serializeError(err: unknown): SerializedError {

@@ -1,6 +1,6 @@
 // The project's loggers: pretty lines in a terminal, JSON lines otherwise (for log shippers).
 import { createRequire } from 'node:module';
-import { type DestinationStream, type Logger, pino } from 'pino';
+import { type DestinationStream, type Logger, type LoggerOptions, pino } from 'pino';
 import type PinoPretty from 'pino-pretty';
 
 /** pino-pretty only where lines are pretty: it is loaded into every replica otherwise (~50 ms of a cold start). */
@@ -11,6 +11,8 @@ export interface LogOptions {
   pretty: boolean;
   /** Where lines go; stdout when absent. Tests pass a stream to read the log back. */
   destination?: DestinationStream;
+  /** pino's hooks: a replica's run logger copies each line into its run's logs through `logMethod`. */
+  hooks?: LoggerOptions['hooks'];
 }
 
 export function wantsPrettyLogs(): boolean {
@@ -21,7 +23,8 @@ export function wantsPrettyLogs(): boolean {
 }
 
 export function createLogger(options: LogOptions, bindings: Record<string, unknown> = {}): Logger {
-  const base = { level: options.level, base: bindings };
+  // pino refuses `hooks: undefined`: only a logger that has hooks gets the key.
+  const base = { level: options.level, base: bindings, ...(options.hooks ? { hooks: options.hooks } : {}) };
   if (options.destination) return pino(base, options.destination);
   // Synchronous pretty-printing keeps lines in order across the server and its replicas,
   // without the extra thread a pino transport would start in every replica.

@@ -25,8 +25,16 @@ export interface ReplicaModelSettings {
   compute: string[];
   cpu: number;
   maxReplicas: number;
-  /** cuda, webgpu or cpu: where the provider chain starts instead of where compute says. */
+  /** cuda, webgpu or cpu: where the provider chain starts instead of where compute says; it must load. */
   executionProvider?: string;
+  /** --strict-provider: compute's first provider must load (no fallback). */
+  strictProvider?: boolean;
+  /** GPUs this app's replicas share (gpu_count, or CUDA_VISIBLE_DEVICES's count); CUDA device ids go round robin. */
+  gpus?: number;
+  /** One shared counter per app: each replica takes the next number, its place in the round robin. */
+  replicaCounter?: Int32Array;
+  /** min_replicas > 0: a replica loads the app's declared `models` and runs each once before taking runs. */
+  warmUp?: boolean;
 }
 
 export type FunctionKind = 'function' | 'generator' | 'async-generator';
@@ -59,8 +67,21 @@ export type ReplicaMessage =
   | { type: 'started'; replica: number; nativeCalls?: Int32Array }
   /** Chunks in the order the generator yielded them, as many as were ready together. */
   | { type: 'chunks'; data: unknown[] }
+  /** Lines the function logged (ctx.log, console.*; a process: prints and `logging`), as many as were ready together. */
+  | { type: 'logs'; lines: RunLogLine[] }
   /** The run's result, after every chunk. */
   | { type: 'end'; result: RunResult };
+
+/** One line a function logged during its run, kept with the run (its logs in the runs API). */
+export interface RunLogLine {
+  /** Epoch milliseconds. */
+  at: number;
+  /** Where it was written: ctx.log / Python's `logging` ('log'), or the console / print ('stdout', 'stderr'). */
+  stream: 'log' | 'stdout' | 'stderr';
+  /** pino's level names: trace, debug, info, warn, error, fatal. */
+  level: string;
+  line: string;
+}
 
 /** Server → replica, about one run. */
 export type ServerMessage =
@@ -70,7 +91,7 @@ export type ServerMessage =
   | { type: 'credit'; n: number };
 
 /** Every message type, in each direction: the protocol's whole vocabulary. */
-export const REPLICA_MESSAGE_TYPES = ['started', 'chunks', 'end'] as const satisfies ReadonlyArray<ReplicaMessage['type']>;
+export const REPLICA_MESSAGE_TYPES = ['started', 'chunks', 'logs', 'end'] as const satisfies ReadonlyArray<ReplicaMessage['type']>;
 export const SERVER_MESSAGE_TYPES = ['abort', 'credit'] as const satisfies ReadonlyArray<ServerMessage['type']>;
 
 /** How many chunks a replica may send ahead of what the client has taken. */

@@ -11,13 +11,17 @@ import { authChangeNotice, prepareAuthReload } from './auth/auth-reload.ts';
 import { publicAppsWarning } from './auth/exposure.ts';
 import { type AuthContext, type AuthOptions, setUpAuth } from './auth/setup-auth.ts';
 import { DEFAULTS } from './defaults.ts';
+import { setUpFaults } from './faults/setup-faults.ts';
 import { closeServer } from './http/close-server.ts';
+import { authModeOf } from './http/local-api-routes.ts';
 import { buildServer } from './http/server.ts';
 import { createLogger, type Logger, wantsPrettyLogs } from './log.ts';
+import { PostgresDeployment } from './runs/postgres-deployment.ts';
 import { recoverInterruptedRuns } from './runs/recover-interrupted.ts';
 import type { Run } from './runs/run.ts';
 import { RunMetrics } from './runs/run-metrics.ts';
 import { runOutcome } from './runs/run-outcome.ts';
+import type { RunRepository } from './runs/run-repository.ts';
 import { retainRuns } from './runs/run-retention.ts';
 import { RunService } from './runs/run-service.ts';
 import { SqliteRunRepository } from './runs/sqlite-run-repository.ts';
@@ -48,6 +52,12 @@ export interface ServeOptions {
   auth?: AuthOptions;
   /** Folder of the run store (runs.sqlite); runs are kept in memory only when absent. */
   dataDir?: string;
+  /** postgres://…: runs are kept in this database, shared with every server on it (one deployment), not in SQLite. */
+  databaseUrl?: string;
+  /** With databaseUrl: how long this server holds its unfinished runs without renewing (default 15000 ms). */
+  runLeaseMs?: number;
+  /** With databaseUrl: how often the shared queue is looked at without a NOTIFY (default 1000 ms). */
+  queuePollMs?: number;
   /** Wait between webhook attempts (default 5000 ms, as on Cerebrium). */
   webhookRetryDelayMs?: number;
   /** How long one webhook attempt may take (default 10000 ms). */
@@ -77,18 +87,32 @@ export interface ServeOptions {
   installDeps?: boolean;
   /** cuda, webgpu or cpu: overrides the provider [cerebrium.hardware].compute picks for model sessions. */
   executionProvider?: string;
+  /** --strict-provider: a GPU provider that cannot be used fails the model load instead of falling back. */
+  strictProvider?: boolean;
   /** --pass-env: the server's variables replicas get besides PATH, HOME, LANG, LC_*, TZ, TMPDIR and NODE_ENV. */
   passEnv?: string[];
   /** --webhook-deny-private: refuse webhooks to loopback and private addresses too (link-local always is). */
   webhookDenyPrivate?: boolean;
+  /** --allow-faults: honour the x-cerebrium-local-fault header and serve /_local/faults (docs/testing-your-client.md). */
+  allowFaults?: boolean;
+  /** --faults FILE: server-wide fault rules (TOML); reloaded with `watch`. */
+  faultsFile?: string;
+  /** --faults-seed: the seed of the fault rules' draws (random when absent). */
+  faultsSeed?: number;
+  /** Serve the dashboard at / and /dashboard (default true; --no-dashboard turns it off). */
+  dashboard?: boolean;
+  /** How much of what a function logs is kept with its run (default: the last 1,000 lines, 256 KiB). */
+  runLogBounds?: { maxLines: number; maxBytes: number };
 }
 
 export interface RunningServer {
   server: FastifyInstance;
   registry: AppRegistry;
   logger: Logger;
-  /** The run store (tests fill it through setMaxPageCount to see a full disk). */
-  runStore: SqliteRunRepository;
+  /** The SQLite run store (tests fill it through setMaxPageCount to see a full disk); throws on a server with databaseUrl. */
+  readonly runStore: SqliteRunRepository;
+  /** The run store in use, SQLite or Postgres. */
+  runRepository: RunRepository;
   /** http://host:port, with the port actually bound. */
   url: string;
   /** Resolves when every app's functions are loaded (rejects if one fails to load). */
@@ -107,6 +131,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     maxQueueBytes: options.maxQueueBytes ?? DEFAULTS.maxQueueBytes,
     abortGraceMs: options.abortGraceMs ?? DEFAULTS.abortGraceMs,
     executionProvider: options.executionProvider,
+    strictProvider: options.strictProvider,
     passEnv: options.passEnv,
     python: options.python ?? DEFAULTS.python,
     healthcheckIntervalMs: options.healthcheckIntervalMs ?? DEFAULTS.healthcheckIntervalMs,
@@ -122,7 +147,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
 
   const exposeErrorStacks = options.exposeErrorStacks ?? process.env.NODE_ENV !== 'production';
   const describe = (run: Run) => runOutcome(run, exposeErrorStacks);
-  const repository = SqliteRunRepository.open({ dataDir: options.dataDir, log: logger });
+  const deployment = options.databaseUrl === undefined ? undefined : await openDeployment(options, options.databaseUrl, logger);
+  const repository: RunRepository = deployment?.repository ?? SqliteRunRepository.open({ dataDir: options.dataDir, log: logger });
   const interrupted = await recoverInterruptedRuns(repository);
   if (interrupted > 0) {
     logger.warn({ runs: interrupted, store: repository.location }, 'runs left unfinished by a server that stopped are marked as failed');
@@ -138,8 +164,21 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     denyPrivate: options.webhookDenyPrivate ?? false,
   });
   const metrics = new RunMetrics(registry);
+  const faults = await setUpFaults(options, metrics.registry, logger);
   const maxStoredResultBytes = options.maxStoredResultBytes ?? DEFAULTS.maxStoredResultBytes;
-  const runs = new RunService({ apps: registry, repository, webhooks, log: logger, metrics, describe, maxStoredResultBytes });
+  const runs = new RunService({
+    apps: registry,
+    repository,
+    webhooks,
+    log: logger,
+    metrics,
+    describe,
+    maxStoredResultBytes,
+    logBounds: options.runLogBounds,
+    faults: faults.injector,
+    asyncQueue: deployment?.queue,
+    peers: deployment?.queue,
+  });
   const shutdownGraceMs = options.shutdownGraceMs ?? DEFAULTS.shutdownGraceMs;
 
   const server = buildServer({
@@ -154,6 +193,11 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     requestTimeoutMs: options.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs,
     streamStallMs: options.streamStallMs ?? DEFAULTS.streamStallMs,
     auth: auth.auth,
+    faults: faults.injector && options.allowFaults ? { injector: faults.injector, projectId: options.projectId } : undefined,
+    dashboard:
+      options.dashboard === false
+        ? undefined
+        : { projectId: options.projectId, authMode: authModeOf(options.auth, auth.auth.hasChecker), dataDir: options.dataDir ?? null },
   });
   try {
     await server.listen({ host: options.host, port: options.port });
@@ -163,6 +207,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     await repository.close();
     throw err;
   }
+  // One of a deployment: take queued async runs (once the apps are loaded) and hear cancels.
+  await deployment?.start(runs, () => registry.names);
   const address = server.server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
   const shownHost = options.host.includes(':') ? `[${options.host}]` : options.host;
@@ -174,7 +220,9 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   let watcher: AppWatcher | undefined;
   const loaded = registry.loadFunctions().then(() => {
     if (options.print) printFunctionUrls(options.print, registry, url, options.projectId);
+    if (options.dashboard !== false) options.print?.(`Dashboard: ${url}/`);
     if (options.watch) watcher = watchApps(registry, options.appDirs, logger, options.print, { auth: auth.auth, context: authContext });
+    deployment?.wakeAll();
   });
   // The caller decides what a load failure means; this keeps it from being unhandled meanwhile.
   loaded.catch(() => undefined);
@@ -183,15 +231,22 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     server,
     registry,
     logger,
-    runStore: repository,
+    get runStore() {
+      if (!(repository instanceof SqliteRunRepository))
+        throw new Error('this server keeps its runs in Postgres (--database-url): see runRepository');
+      return repository;
+    },
+    runRepository: repository,
     url,
     loaded,
     async close() {
       // Stop taking calls, let accepted runs and webhooks drain, then stop replicas.
       watcher?.close();
+      faults.stop();
       // New calls get 503 while accepted runs (sync, streams, async) finish; then the listener closes,
       // which waits for their responses to be written until the grace ends, then closes every connection.
       registry.draining = true;
+      deployment?.stopTaking();
       const graceEndsAt = Date.now() + shutdownGraceMs;
       const unfinished = await runs.drain(shutdownGraceMs);
       await closeServer(server, graceEndsAt);
@@ -201,9 +256,21 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       await webhooks.close(shutdownGraceMs);
       await registry.close();
       stopPruning();
+      // Leases are renewed until here, so another server takes over none of the runs that drained.
+      await deployment?.close();
       await repository.close();
     },
   };
+}
+
+/** --database-url: this server joins the deployment on that database (migrations applied at start). */
+function openDeployment(options: ServeOptions, databaseUrl: string, log: Logger): Promise<PostgresDeployment> {
+  return PostgresDeployment.open({
+    databaseUrl,
+    leaseMs: options.runLeaseMs ?? DEFAULTS.runLeaseMs,
+    queuePollMs: options.queuePollMs ?? DEFAULTS.queuePollMs,
+    log,
+  });
 }
 
 function watchApps(

@@ -18,6 +18,7 @@ const DEFAULT_OF: Record<string, keyof typeof DEFAULTS> = {
   '--abort-grace-ms': 'abortGraceMs',
   '--body-limit': 'bodyLimit',
   '--data-dir': 'dataDir',
+  '--run-lease-ms': 'runLeaseMs',
   '--python': 'python',
   '--healthcheck-interval-ms': 'healthcheckIntervalMs',
   '--webhook-retry-delay-ms': 'webhookRetryDelayMs',

@@ -20,13 +20,28 @@ const LAYERS: Record<string, number> = {
   worker: 3,
   // The replica program of Python apps (bridge.py): it imports nothing of src, like src/worker it is what runs in a replica.
   python: 3,
+  // The dashboard's browser code (static files the server sends): it imports nothing of src.
+  dashboard: 0,
   // What user code imports inside a replica: the public API, then the models it offers.
   'index.ts': 2,
+  // Part of that API which replicas read for every app (function specs, the context type), without TypeBox.
+  'function-spec.ts': 2,
   models: 1,
 };
 
 /** Shared by every layer; they import nothing of the layers (a leaf may import another leaf). */
-const LEAVES = new Set(['config', 'errors.ts', 'error-codes.ts', 'replica-protocol.ts', 'defaults.ts', 'log.ts', 'openai.ts']);
+const LEAVES = new Set([
+  'config',
+  'errors.ts',
+  'error-codes.ts',
+  'replica-protocol.ts',
+  'defaults.ts',
+  'log.ts',
+  'openai.ts',
+  // Fault injection's directives, rules and draws (the layers carry them out), and the parity kit's client side.
+  'faults',
+  'parity',
+]);
 
 /** The layer or leaf a path under src/ belongs to: its top folder, or its file name at the top. */
 const unitOf = (pathInSrc: string) => pathInSrc.split('/')[0];

@@ -119,19 +119,4 @@ describe('sessions in replicas', () => {
   });
 });
 
-describe('--execution-provider', () => {
-  it('makes a CPU app ask for cuda, and the replica falls back to cpu and still answers', async () => {
-    const server = await startTestServer([APP], { executionProvider: 'cuda' });
-    try {
-      const res = await server.post('/v4/p-test/models/infer', { ids: [101, 2088, 102] });
-      expect(res.status).toBe(200);
-      const { result } = (await res.json()) as { result: InferResult };
-      expect(result.provider).toBe('cpu');
-      expect(result.fellBack).toMatchObject({ asked: 'cuda', used: 'cpu' });
-      expect(result.fellBack?.why).toMatch(/cuda: .*webgpu: /);
-      expect(result.dims).toEqual([1, 3, TINY.hidden]);
-    } finally {
-      await server.close();
-    }
-  });
-});
+// --execution-provider (a named provider must load) and --strict-provider: test/providers.test.ts.

@@ -194,7 +194,8 @@ describe('heartbeats', () => {
         const deadline = setTimeout(resolve, 3_000);
         res.on('data', (d: Buffer) => {
           text += d.toString();
-          if (text.includes(': keep-alive')) {
+          // A cold replica can take longer than one heartbeat to send its first chunk: wait for both.
+          if (text.includes('data: tick 0') && text.includes(': keep-alive')) {
             clearTimeout(deadline);
             resolve();
           }

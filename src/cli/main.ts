@@ -6,6 +6,8 @@ import { DEFAULTS } from '../defaults.ts';
 import { parseExecutionProvider } from '../models/provider-names.ts';
 import { type RunningServer, startServer } from '../serve.ts';
 import { initCommand } from './init-command.ts';
+import { parityCommand } from './parity-command.ts';
+import { recordCommand } from './record-command.ts';
 
 const D = DEFAULTS;
 
@@ -36,7 +38,10 @@ Options:
   --max-json-depth N deepest nesting of arrays and objects a body may have; 400 past it (default ${D.maxJsonDepth})
   --execution-provider cuda|webgpu|cpu
                      where ONNX model sessions run, instead of what [cerebrium.hardware].compute
-                     picks (GPU: cuda, then webgpu, then cpu; "CPU": cpu); one that fails falls back
+                     picks (GPU: cuda, then webgpu, then cpu; "CPU": cpu); a provider named here
+                     must load: a model load fails with the reason instead of falling back
+  --strict-provider  a GPU app's model loads fail with the reason when its GPU provider cannot be
+                     used, instead of falling back to the next one (the CUDA image turns it on)
   --python PATH      the interpreter for Python apps (main.py) (default ${D.python})
   --install-deps     install each Python app's [cerebrium.dependencies.pip] into a virtual environment
                      of its own, DATA_DIR/venvs/<app>-<hash>, reused while the table and the interpreter
@@ -45,6 +50,11 @@ Options:
                      how often a custom runtime's healthcheck_endpoint is polled; 3 failures in a row
                      replace the replica (default ${D.healthcheckIntervalMs})
   --data-dir DIR     every run is kept in DIR/runs.sqlite (default ${D.dataDir})
+  --database-url URL keep runs in this Postgres database instead (env DATABASE_URL): every server on
+                     the same database and apps is one deployment, with one view of runs and one
+                     async queue (docs/deployment.md)
+  --run-lease-ms MS  with --database-url: how long a server holds its unfinished runs without renewing
+                     before another server takes them over (default ${D.runLeaseMs})
   --webhook-retry-delay-ms MS
                      wait between the 3 attempts of a ?webhookEndpoint= delivery (default ${D.webhookRetryDelayMs})
   --webhook-deny-private
@@ -63,8 +73,15 @@ Options:
   --max-stored-result-bytes BYTES
                      store a larger result cut to this size, flagged resultTruncated in the runs API;
                      the caller and the webhook still get all of it (default ${D.maxStoredResultBytes})
+  --no-dashboard     do not serve the dashboard (apps, runs, logs and replicas in a browser) at /
   --watch            reload an app when its cerebrium.toml, main.*, functions/ or models/ change
                      (runs in flight finish on the old code; a broken change keeps the old code serving)
+  --allow-faults     honour the x-cerebrium-local-fault header (status=, latency=, cold, drop-after=,
+                     reset, webhook=) and serve GET/PUT/DELETE /_local/faults; off, the header is
+                     ignored (docs/testing-your-client.md)
+  --faults FILE      server-wide fault rules (TOML: app and function patterns, probability, fault);
+                     reloaded with --watch
+  --faults-seed N    seed of the fault rules' draws, for repeatable runs (random when absent)
   -h, --help         show this text
 
 Auth, for apps with disable_auth = false in [cerebrium.deployment] (others are public):
@@ -80,6 +97,8 @@ Auth, for apps with disable_auth = false in [cerebrium.deployment] (others are p
 Other commands:
   cerebrium-local token --project ID [--expires-in 1h]   print a token for the configured key (token --help)
   cerebrium-local init [DIR] [--name NAME] [--force]    write a new app that serve runs at once (init --help)
+  cerebrium-local record --base-url URL --app APP FILE.jsonl   record a deployment's answers as golden files (record --help)
+  cerebrium-local parity GOLDEN_DIR [--base-url URL]    replay golden files against this emulator, print each difference (parity --help)
 `;
 
 export async function main(argv: string[]): Promise<number> {
@@ -90,6 +109,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (command === 'token') return tokenCommand(rest);
   if (command === 'init') return initCommand(rest);
+  if (command === 'record') return recordCommand(rest);
+  if (command === 'parity') return parityCommand(rest);
   if (command !== 'serve') {
     process.stderr.write(`Unknown command "${command}".\n\n${USAGE}`);
     return 2;
@@ -122,18 +143,25 @@ async function serve(argv: string[]): Promise<number> {
         'abort-grace-ms': { type: 'string' },
         'body-limit': { type: 'string' },
         'execution-provider': { type: 'string' },
+        'strict-provider': { type: 'boolean' },
         'jwt-secret': { type: 'string' },
         'jwt-public-key': { type: 'string' },
         jwks: { type: 'string' },
         'data-dir': { type: 'string' },
+        'database-url': { type: 'string' },
+        'run-lease-ms': { type: 'string' },
         python: { type: 'string' },
         'healthcheck-interval-ms': { type: 'string' },
         'install-deps': { type: 'boolean' },
         'insecure-skip-signature': { type: 'boolean' },
         'webhook-retry-delay-ms': { type: 'string' },
         'webhook-deny-private': { type: 'boolean' },
+        'no-dashboard': { type: 'boolean' },
         'pass-env': { type: 'string', multiple: true },
         watch: { type: 'boolean' },
+        'allow-faults': { type: 'boolean' },
+        faults: { type: 'string' },
+        'faults-seed': { type: 'string' },
         'shutdown-grace-ms': { type: 'string' },
         'keep-runs-days': { type: 'string' },
         'retain-runs-days': { type: 'string' },
@@ -164,6 +192,7 @@ async function serve(argv: string[]): Promise<number> {
       abortGraceMs: intOption('abort-grace-ms', values['abort-grace-ms'], D.abortGraceMs),
       bodyLimit: intOption('body-limit', values['body-limit'], D.bodyLimit),
       executionProvider: values['execution-provider'] === undefined ? undefined : parseExecutionProvider(values['execution-provider']),
+      strictProvider: values['strict-provider'] === true || process.env.CEREBRIUM_LOCAL_STRICT_PROVIDER === '1',
       auth: {
         // The environment's secret steps aside for a key given on the command line.
         jwtSecret:
@@ -174,13 +203,19 @@ async function serve(argv: string[]): Promise<number> {
         insecureSkipSignature: values['insecure-skip-signature'],
       },
       dataDir: values['data-dir'] ?? D.dataDir,
+      databaseUrl: values['database-url'] ?? (process.env.DATABASE_URL || undefined),
+      runLeaseMs: intOption('run-lease-ms', values['run-lease-ms'], D.runLeaseMs, 30),
       python: values.python ?? D.python,
       healthcheckIntervalMs: intOption('healthcheck-interval-ms', values['healthcheck-interval-ms'], D.healthcheckIntervalMs),
       installDeps: values['install-deps'] ?? false,
       webhookRetryDelayMs: intOption('webhook-retry-delay-ms', values['webhook-retry-delay-ms'], D.webhookRetryDelayMs),
       webhookDenyPrivate: values['webhook-deny-private'] ?? false,
+      dashboard: !values['no-dashboard'],
       passEnv: values['pass-env'] ?? [],
       watch: values.watch ?? false,
+      allowFaults: values['allow-faults'] ?? false,
+      faultsFile: values.faults,
+      faultsSeed: values['faults-seed'] === undefined ? undefined : intOption('faults-seed', values['faults-seed'], 0),
       shutdownGraceMs: intOption('shutdown-grace-ms', values['shutdown-grace-ms'], D.shutdownGraceMs),
       // --keep-runs-days is the option's earlier name, still taken.
       retainRunsDays:

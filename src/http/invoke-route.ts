@@ -1,6 +1,7 @@
 // POST /v4/:projectId/:appName/:functionName — the real service's invoke endpoint.
 import type { FastifyInstance } from 'fastify';
 import type { RunService } from '../runs/run-service.ts';
+import { resetWhenSettled } from './fault-reply.ts';
 import { acceptAsync, sendRunResult, startForCaller } from './run-reply.ts';
 import { type FunctionRoute, parseRunRequest } from './run-request.ts';
 import { acceptsEventStream, type SseOptions, streamRun } from './sse-stream.ts';
@@ -17,6 +18,7 @@ export function registerInvokeRoute(server: FastifyInstance, { runs, sse }: Invo
 
     const wantsEvents = acceptsEventStream(request.headers.accept);
     const started = startForCaller(reply, runs, runRequest, (fn) => (fn.kind !== 'function' && wantsEvents ? 'sse' : false));
+    if (runRequest.fault?.reset) return resetWhenSettled(reply, started);
     if (started.stream) return streamRun(reply, started, sse);
 
     await started.settled;

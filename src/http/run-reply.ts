@@ -4,6 +4,7 @@ import type { FastifyReply } from 'fastify';
 import type { Run } from '../runs/run.ts';
 import { resultBody, runError } from '../runs/run-outcome.ts';
 import type { RunRequest, RunService, StartedRun, StreamChoice } from '../runs/run-service.ts';
+import { resetConnection } from './fault-reply.ts';
 
 export function sendRunResult(reply: FastifyReply, run: Run, exposeStack: boolean): FastifyReply {
   if (run.status !== 'success') throw runError(run, exposeStack);
@@ -23,7 +24,8 @@ export function cancelWhenCallerLeaves(reply: FastifyReply, run: Run): void {
 
 /** `?async=true`: starts the run in the background and answers 202 {run_id} once it is recorded. */
 export async function acceptAsync(reply: FastifyReply, service: RunService, request: RunRequest): Promise<FastifyReply> {
-  const run = await service.startAsync(request);
+  const run = await service.submitAsync(request);
+  if (request.fault?.reset) return resetConnection(reply);
   return reply.header('x-request-id', run.id).code(202).send({ run_id: run.id });
 }
 

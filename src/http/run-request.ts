@@ -6,6 +6,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyRequest } from 'fastify';
 import { CerebriumLocalError } from '../errors.ts';
 import type { RunRequest, RunService } from '../runs/run-service.ts';
+import { faultHeader } from './fault-reply.ts';
 import { bodyAsParams, bodyText } from './json-body.ts';
 
 export interface FunctionPath {
@@ -39,6 +40,8 @@ export async function parseRunRequest(req: FastifyRequest<FunctionRoute>, runs: 
   const request: RunRequest = { projectId, appName, functionName, params, paramsBytes: bodyBytes(req.headers) };
   const paramsJson = bodyText(req.body);
   if (paramsJson !== undefined) request.paramsJson = paramsJson;
+  const fault = runs.faultsFor(appName, functionName, faultHeader(req.headers));
+  if (fault) request.fault = fault;
   if (req.query.webhookEndpoint !== undefined) {
     request.webhook = await runs.webhookTarget(req.query.webhookEndpoint, webhookSecret(req.headers));
   }

@@ -12,12 +12,12 @@ import type { RunListItem, RunRecord, RunRef, RunService } from '../runs/run-ser
 export const DEFAULT_PAGE_SIZE = 100;
 export const MAX_PAGE_SIZE = 100;
 
-interface AppParams {
+export interface AppParams {
   projectId: string;
   appId: string;
 }
 
-interface RunParams extends AppParams {
+export interface RunParams extends AppParams {
   runId: string;
 }
 
@@ -46,6 +46,8 @@ export interface ApiRun {
   /** The result was larger than --max-stored-result-bytes and only its beginning was stored. */
   resultTruncated: boolean;
   error: Record<string, unknown> | null;
+  /** The faults injected into the run (docs/testing-your-client.md), e.g. "status=503"; null for a run left alone. */
+  fault: string | null;
   webhookAttempts?: Array<Omit<WebhookAttempt, 'at'> & { at: string }>;
 }
 
@@ -80,6 +82,7 @@ function toApiRun(run: RunListItem): ApiRun {
     region: REGION,
     resultTruncated: run.resultTruncated,
     error: run.errorJson === null ? null : (JSON.parse(run.errorJson) as Record<string, unknown>),
+    fault: run.fault ?? null,
   };
   if (run.webhookAttempts) {
     item.webhookAttempts = run.webhookAttempts.map((a) => ({ ...a, at: new Date(a.at).toISOString() }));
@@ -96,7 +99,8 @@ function appNameOf({ projectId, appId }: AppParams): string {
   return appId.slice(prefix.length);
 }
 
-function runRef(params: RunParams): RunRef {
+/** The run a path of the runs API names (the logs route reads it the same way). */
+export function runRef(params: RunParams): RunRef {
   return { projectId: params.projectId, appName: appNameOf(params), runId: params.runId };
 }
 

@@ -4,16 +4,22 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import type { Logger } from 'pino';
 import type { AppRegistry } from '../apps/app-registry.ts';
 import { type AppAuth, registerAppAuth } from '../auth/auth-hook.ts';
+import type { FaultInjector } from '../faults/fault-injector.ts';
 import type { RunMetrics } from '../runs/run-metrics.ts';
 import type { RunService } from '../runs/run-service.ts';
+import { registerDashboard } from './dashboard-route.ts';
 import { fromFastify, registerErrorHandling, sendError } from './error-handler.ts';
+import { registerFaultsRoute } from './faults-route.ts';
 import { registerForwarding, registerWebSocketUpgrades } from './forward-route.ts';
 import { registerHealthRoutes } from './health-routes.ts';
 import { registerInvokeRoute } from './invoke-route.ts';
 import { registerJsonBodyParser } from './json-body.ts';
+import type { DashboardSettings } from './local-api-routes.ts';
 import { registerMetricsRoute } from './metrics-route.ts';
 import { registerOpenAiRoutes } from './openai-routes.ts';
 import { registerOpenApiRoute } from './openapi-route.ts';
+import { ReplicaHistory } from './replica-history.ts';
+import { registerRunLogsRoute } from './run-logs-route.ts';
 import { registerRunsRoutes } from './runs-routes.ts';
 
 export interface ServerOptions {
@@ -35,6 +41,10 @@ export interface ServerOptions {
   streamStallMs: number;
   /** Per-app bearer-token checks; every app is public when absent. */
   auth?: AppAuth;
+  /** --allow-faults: serve GET/PUT/DELETE /_local/faults for this injector (tokens for `projectId`). */
+  faults?: { injector: FaultInjector; projectId: string };
+  /** Serve the dashboard at / (and its /_local API) with these settings shown; off when absent (--no-dashboard). */
+  dashboard?: DashboardSettings;
 }
 
 export function buildServer(options: ServerOptions): FastifyInstance {
@@ -72,6 +82,19 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   registerInvokeRoute(server, { runs, sse });
   registerOpenAiRoutes(server, { runs, sse });
   registerRunsRoutes(server, runs);
+  if (options.faults) registerFaultsRoute(server, { ...options.faults, auth: options.auth });
+  registerRunLogsRoute(server, runs, { heartbeatMs: options.sseHeartbeatMs });
+  if (options.dashboard) {
+    const history = new ReplicaHistory(registry);
+    registerDashboard(server, {
+      registry,
+      runs,
+      auth: options.auth,
+      history,
+      settings: options.dashboard,
+      heartbeatMs: options.sseHeartbeatMs,
+    });
+  }
   return server;
 }
 

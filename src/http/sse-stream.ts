@@ -10,6 +10,7 @@ import type { Run } from '../runs/run.ts';
 import type { RunMetrics } from '../runs/run-metrics.ts';
 import { runError } from '../runs/run-outcome.ts';
 import type { StartedRun } from '../runs/run-service.ts';
+import { cutAfter } from './fault-reply.ts';
 
 export interface SseOptions {
   /** Send a comment line after this many idle ms, so proxies keep the stream open; 0 turns it off. */
@@ -108,7 +109,10 @@ export async function streamRun(
         )
       : undefined;
 
+  // drop-after=N, an injected fault: the stream is cut once N events are out (Infinity for every other stream).
+  let eventsLeft = run.fault?.dropAfter ?? Number.POSITIVE_INFINITY;
   try {
+    if (eventsLeft === 0) return await cutAfter(res, '');
     for await (const batch of started.chunkBatches()) {
       if (res.destroyed) break;
       // Frames that arrived together leave in one write.
@@ -118,9 +122,11 @@ export async function streamRun(
         if (frame === '') continue;
         frames += frame;
         sentEvents?.inc();
+        if (--eventsLeft === 0) break;
       }
       if (frames === '') continue;
       lastWrite = Date.now();
+      if (eventsLeft === 0) return await cutAfter(res, frames);
       if (!res.write(frames) && !(await drainedWithin(res, closed, options.stallMs))) {
         // A client that stopped reading would hold the socket, the run and a shutdown forever.
         run.requestCancel(`The client read nothing of the stream for ${options.stallMs} ms (--stream-stall-ms)`);

@@ -14,13 +14,23 @@
 //   number of elements, every caller of that batch fails with that error.
 // - A caller whose ctx.signal aborts (it disconnected, was cancelled or timed out) while it waits is
 //   taken out of the queue and rejected at once; it is never part of a batch that runs after that.
-// Batching happens inside one replica: it gathers concurrent calls when replica_concurrency > 1.
+// - With `maxBatchTokens`, a batch also stays within a token budget counted as a padded model input
+//   is: the longest input's tokens × the batch size (as Text Embeddings Inference counts it), each
+//   input's count given by `tokens(input)`. The oldest input always goes in the next batch (no one
+//   starves); the others are picked by how close their length is to its length, so inputs of
+//   similar length share a batch and less of it is padding. An input over the budget runs alone.
+// Batching happens inside one replica: it gathers concurrent calls when replica_concurrency > 1
+// (Cerebrium's default on GPUs is 1: set it higher for batching to gather anything).
 
-export interface BatchOptions {
+export interface BatchOptions<I = never> {
   /** The most inputs in one call of the batch function. */
   maxBatchSize: number;
   /** How long the oldest waiting input may wait for others before its batch runs. */
   maxWaitMs: number;
+  /** The most padded tokens in one batch: the longest input's tokens × the batch size. */
+  maxBatchTokens?: number;
+  /** An input's token count (required with maxBatchTokens); asked once, when the input arrives. */
+  tokens?: (input: I) => number;
 }
 
 /** Whatever a caller passes as its second argument; a function's ctx has the signal that matters. */
@@ -35,6 +45,7 @@ export type BatchFunction<I, O, C extends BatchCaller = BatchCaller> = (
 
 interface Waiting<I, O, C> {
   input: I;
+  tokens: number;
   caller: C;
   arrived: number;
   resolve(value: O): void;
@@ -44,12 +55,36 @@ interface Waiting<I, O, C> {
 
 /** Wraps `fn` so that each call passes one input and concurrent calls share one run of `fn`. */
 export function batched<I, O, C extends BatchCaller = BatchCaller>(
-  options: BatchOptions,
+  options: BatchOptions<I>,
   fn: BatchFunction<I, O, C>,
 ): (input: I, caller?: C) => Promise<O> {
-  const { maxBatchSize, maxWaitMs } = options;
+  const { maxBatchSize, maxWaitMs, maxBatchTokens } = options;
   if (!Number.isInteger(maxBatchSize) || maxBatchSize < 1) throw new RangeError(`maxBatchSize must be an integer ≥ 1, got ${maxBatchSize}`);
   if (!(maxWaitMs >= 0)) throw new RangeError(`maxWaitMs must be ≥ 0, got ${maxWaitMs}`);
+  if (maxBatchTokens !== undefined && !(maxBatchTokens >= 1)) throw new RangeError(`maxBatchTokens must be ≥ 1, got ${maxBatchTokens}`);
+  if (maxBatchTokens !== undefined && !options.tokens)
+    throw new TypeError("maxBatchTokens needs tokens(input), the count of an input's tokens");
+  const countTokens = options.tokens;
+  let queuedTokens = 0;
+  /** Whether what waits already fills a batch, so waiting longer gains nothing. */
+  const full = () => queue.length >= maxBatchSize || (maxBatchTokens !== undefined && queuedTokens >= maxBatchTokens);
+  /** Takes the next batch out of the queue: the first maxBatchSize, or the picked ones under a token budget. */
+  const takeBatch = (): Array<Waiting<I, O, C>> => {
+    if (maxBatchTokens === undefined) return queue.splice(0, maxBatchSize);
+    const picked = new Set(
+      pickBatch(
+        queue.map((item) => item.tokens),
+        maxBatchSize,
+        maxBatchTokens,
+      ),
+    );
+    const batch = queue.filter((_, i) => picked.has(i));
+    const rest = queue.filter((_, i) => !picked.has(i));
+    queue.length = 0;
+    queue.push(...rest);
+    for (const item of batch) queuedTokens -= item.tokens;
+    return batch;
+  };
 
   const queue: Array<Waiting<I, O, C>> = [];
   let timer: NodeJS.Timeout | undefined;
@@ -59,7 +94,7 @@ export function batched<I, O, C extends BatchCaller = BatchCaller>(
     if (running || queue.length === 0) return;
     clearTimeout(timer);
     timer = undefined;
-    if (queue.length >= maxBatchSize) {
+    if (full()) {
       void runBatch();
       return;
     }
@@ -71,7 +106,7 @@ export function batched<I, O, C extends BatchCaller = BatchCaller>(
   const runBatch = async () => {
     clearTimeout(timer);
     timer = undefined;
-    const batch = queue.splice(0, maxBatchSize);
+    const batch = takeBatch();
     if (batch.length === 0) return;
     // From here each caller gets the batch's answer; a later abort is the replica's business.
     for (const item of batch) item.stopWatching();
@@ -103,15 +138,29 @@ export function batched<I, O, C extends BatchCaller = BatchCaller>(
     const who = (caller ?? {}) as C;
     const signal = who.signal;
     if (signal?.aborted) return Promise.reject(signal.reason);
+    let tokens = 0;
+    try {
+      tokens = countTokens ? countTokens(input) : 0;
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (maxBatchTokens !== undefined && !(Number.isFinite(tokens) && tokens >= 0)) {
+      return Promise.reject(new RangeError(`tokens(input) must be a count ≥ 0, got ${tokens}`));
+    }
+    queuedTokens += tokens;
     return new Promise<O>((resolve, reject) => {
       const onAbort = () => {
         const at = queue.indexOf(item);
-        if (at >= 0) queue.splice(at, 1);
+        if (at >= 0) {
+          queue.splice(at, 1);
+          queuedTokens -= item.tokens;
+        }
         reject(signal?.reason);
         schedule();
       };
       const item: Waiting<I, O, C> = {
         input,
+        tokens,
         caller: who,
         arrived: performance.now(),
         resolve,
@@ -123,4 +172,33 @@ export function batched<I, O, C extends BatchCaller = BatchCaller>(
       schedule();
     });
   };
+}
+
+/** Padded tokens of a batch: its longest input × its size. */
+export function paddedTokens(lengths: readonly number[]): number {
+  return lengths.length === 0 ? 0 : Math.max(...lengths) * lengths.length;
+}
+
+/**
+ * Which waiting inputs (by index, in queue order) make the next batch under a token budget: the
+ * oldest (index 0) always, then the others nearest its length first (ties: the earlier arrival),
+ * each taken while the batch stays within maxBatchSize and its padded tokens within maxBatchTokens.
+ */
+export function pickBatch(lengths: readonly number[], maxBatchSize: number, maxBatchTokens: number): number[] {
+  if (lengths.length === 0) return [];
+  const first = lengths[0];
+  const order = lengths
+    .map((length, index) => ({ length, index }))
+    .slice(1)
+    .sort((a, b) => Math.abs(a.length - first) - Math.abs(b.length - first) || a.index - b.index);
+  const picked = [0];
+  let longest = first;
+  for (const { length, index } of order) {
+    if (picked.length >= maxBatchSize) break;
+    const padded = Math.max(longest, length) * (picked.length + 1);
+    if (padded > maxBatchTokens) continue;
+    picked.push(index);
+    longest = Math.max(longest, length);
+  }
+  return picked.sort((a, b) => a - b);
 }

@@ -2,9 +2,11 @@
 // A GPU app ([cerebrium.hardware].compute names a GPU) asks for CUDA, then WebGPU, then CPU; a "CPU"
 // app asks for CPU only; --execution-provider (or loadModel's option) starts the chain elsewhere.
 // onnxruntime throws when a provider's libraries or adapter are missing and never falls back by
-// itself, so each provider is tried in turn and the outcome is told in ONE log line.
+// itself, so each provider is tried in turn and the outcome is told in ONE log line, with the reason
+// found for each failure (provider-diagnosis.ts). In strict mode the first provider must load.
 import { availableParallelism } from 'node:os';
 import { InferenceSession } from 'onnxruntime-node';
+import { providerFailureReason } from './provider-diagnosis.ts';
 import { EXECUTION_PROVIDERS, type ExecutionProvider } from './provider-names.ts';
 
 export { EXECUTION_PROVIDERS, type ExecutionProvider, isExecutionProvider, parseExecutionProvider } from './provider-names.ts';
@@ -37,17 +39,46 @@ export interface WarnLogger {
   warn(obj: Record<string, unknown>, msg: string): void;
 }
 
-/** Creates a session on the first provider of `chain` that loads; logs once if that was not the first. */
+export interface ProviderOptions {
+  /** Fail with the first provider's reason instead of falling back (--execution-provider, --strict-provider). */
+  strict?: boolean;
+  /** The CUDA device this replica uses (its place in the round robin over the visible GPUs). */
+  deviceId?: number;
+}
+
+/** Thrown when a strictly requested provider cannot be used; the message carries the reason found. */
+export class ExecutionProviderError extends Error {
+  override name = 'ExecutionProviderError';
+  constructor(
+    readonly provider: ExecutionProvider,
+    readonly reason: string,
+    modelPath: string,
+  ) {
+    super(`Execution provider ${provider} cannot be used for ${modelPath}: ${reason}`);
+  }
+}
+
+function providerEntry(provider: ExecutionProvider, deviceId: number | undefined): InferenceSession.ExecutionProviderConfig {
+  return provider === 'cuda' && deviceId !== undefined ? { name: 'cuda', deviceId } : provider;
+}
+
+/**
+ * Creates a session on the first provider of `chain` that loads; logs once, with the reason, if that
+ * was not the first. Strict: only the first is tried, and its failure is the error.
+ */
 export async function createSession(
   modelPath: string,
   chain: readonly ExecutionProvider[],
   options: InferenceSession.SessionOptions,
   log: WarnLogger,
+  providerOptions: ProviderOptions = {},
 ): Promise<ProviderChoice> {
   const failures: string[] = [];
-  for (const provider of chain) {
+  const tried = providerOptions.strict ? chain.slice(0, 1) : chain;
+  for (const provider of tried) {
     try {
-      const session = await InferenceSession.create(modelPath, { ...options, executionProviders: [provider] });
+      const executionProviders = [providerEntry(provider, providerOptions.deviceId)];
+      const session = await InferenceSession.create(modelPath, { ...options, executionProviders });
       const asked = chain[0];
       if (provider === asked) return { session, provider };
       const fellBack = { asked, used: provider, why: failures.join('; ') };
@@ -57,9 +88,11 @@ export async function createSession(
       );
       return { session, provider, fellBack };
     } catch (err) {
-      // Without CPU left to try this is a real failure (a missing or broken model file, say).
+      // CPU failing is a real failure (a missing or broken model file, say): nothing is left to try.
       if (provider === 'cpu') throw err;
-      failures.push(`${provider}: ${firstLine(err)}`);
+      const reason = providerFailureReason(provider, firstLine(err));
+      if (providerOptions.strict) throw new ExecutionProviderError(provider, reason, modelPath);
+      failures.push(`${provider}: ${reason}`);
     }
   }
   throw new Error(`No execution provider to try for ${modelPath}`);

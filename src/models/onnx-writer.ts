@@ -4,7 +4,7 @@
 // hand so generating a model needs no protobuf library and comes out byte-for-byte the same each time.
 
 /** TensorProto.DataType values used here. */
-export const DataType = { FLOAT: 1, INT64: 7, BOOL: 9 } as const;
+export const DataType = { FLOAT: 1, INT64: 7, BOOL: 9, FLOAT16: 10 } as const;
 export type DataTypeCode = (typeof DataType)[keyof typeof DataType];
 
 export type AttributeValue = number | number[] | { int: number };
@@ -20,7 +20,8 @@ export interface OnnxNode {
 export interface OnnxInitializer {
   name: string;
   dims: number[];
-  data: Float32Array | BigInt64Array;
+  /** Uint16Array holds float16 bits (src/models/float16.ts). */
+  data: Float32Array | BigInt64Array | Uint16Array;
 }
 
 /** Weights drawn from `next()` (in [0, 1)), spread evenly over [-scale, scale). */
@@ -126,11 +127,13 @@ class ProtoWriter {
 }
 
 /** Tensor data as little-endian bytes (raw_data), whatever the host's byte order. */
-function rawData(data: Float32Array | BigInt64Array): Uint8Array {
-  const width = data instanceof Float32Array ? 4 : 8;
+function rawData(data: OnnxInitializer['data']): Uint8Array {
+  const width = data instanceof Float32Array ? 4 : data instanceof Uint16Array ? 2 : 8;
   const bytes = new Uint8Array(data.length * width);
   const view = new DataView(bytes.buffer);
-  if (data instanceof Float32Array) {
+  if (data instanceof Uint16Array) {
+    for (let i = 0; i < data.length; i++) view.setUint16(i * 2, data[i], true);
+  } else if (data instanceof Float32Array) {
     for (let i = 0; i < data.length; i++) view.setFloat32(i * 4, data[i], true);
   } else {
     for (let i = 0; i < data.length; i++) view.setBigInt64(i * 8, data[i], true);
@@ -165,6 +168,11 @@ function writeValueInfo(w: ProtoWriter, info: OnnxValueInfo): void {
   );
 }
 
+function initializerType(data: OnnxInitializer['data']): DataTypeCode {
+  if (data instanceof Float32Array) return DataType.FLOAT;
+  return data instanceof Uint16Array ? DataType.FLOAT16 : DataType.INT64;
+}
+
 export function encodeModel(model: OnnxModel): Uint8Array {
   const w = new ProtoWriter();
   w.int(1, IR_VERSION);
@@ -183,7 +191,7 @@ export function encodeModel(model: OnnxModel): Uint8Array {
     for (const init of model.initializers) {
       graph.message(5, (t) => {
         for (const dim of init.dims) t.int(1, dim);
-        t.int(2, init.data instanceof Float32Array ? DataType.FLOAT : DataType.INT64);
+        t.int(2, initializerType(init.data));
         t.string(8, init.name);
         t.bytes(9, rawData(init.data));
       });

@@ -7,8 +7,16 @@
 // event on terminate, so there is no later JS hook to call release() from). `releaseModels()` frees
 // them earlier, for code that wants to.
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
-import { createSession, type ExecutionProvider, type ProviderChoice, type WarnLogger } from './execution-providers.ts';
+import {
+  createSession,
+  type ExecutionProvider,
+  type ProviderChoice,
+  type ProviderOptions,
+  type WarnLogger,
+} from './execution-providers.ts';
+import type { ModelFolder } from './model-folder.ts';
 import { duringNativeCall } from './native-calls.ts';
+import { reportModelSession } from './provider-report.ts';
 
 export interface Model {
   readonly path: string;
@@ -16,6 +24,10 @@ export interface Model {
   readonly provider: ExecutionProvider;
   /** Set when the first provider asked for did not load. */
   readonly fellBack?: ProviderChoice['fellBack'];
+  /** The CUDA device the session was given (its replica's place in the round robin). */
+  readonly deviceId?: number;
+  /** What the model's export folder says (tokenizer, pooling, max_seq_length), when it was loaded from one. */
+  readonly folder?: ModelFolder;
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
   /**
@@ -42,12 +54,16 @@ export interface SessionRequest {
   chain: ExecutionProvider[];
   options: InferenceSession.SessionOptions;
   log: WarnLogger;
+  providerOptions?: ProviderOptions;
+  folder?: ModelFolder;
+  /** The app whose replica this is, for the report /ready and /metrics show. */
+  app?: string;
 }
 
 /** The cached model for this request, creating its session on first use. */
 export function cachedModel(request: SessionRequest): Promise<Model> {
   // Same file, same providers and options → same session; a different choice is a different session.
-  const key = JSON.stringify([request.path, request.chain, request.options]);
+  const key = JSON.stringify([request.path, request.chain, request.options, request.providerOptions]);
   let model = sessions.get(key);
   if (!model) {
     model = openModel(request);
@@ -58,14 +74,21 @@ export function cachedModel(request: SessionRequest): Promise<Model> {
   return model;
 }
 
-async function openModel({ path, chain, options, log }: SessionRequest): Promise<Model> {
-  const choice = await duringNativeCall(() => createSession(path, chain, options, log));
+async function openModel({ path, chain, options, log, providerOptions = {}, folder, app }: SessionRequest): Promise<Model> {
+  const choice = await duringNativeCall(() => createSession(path, chain, options, log, providerOptions));
   stats.sessionsCreated += 1;
   const { session } = choice;
+  const deviceId = choice.provider === 'cuda' ? providerOptions.deviceId : undefined;
+  if (app) {
+    const { asked, why } = choice.fellBack ?? {};
+    reportModelSession({ app, model: folder?.dir ?? path, provider: choice.provider, asked, why, deviceId });
+  }
   return {
     path,
     provider: choice.provider,
     fellBack: choice.fellBack,
+    deviceId,
+    folder,
     inputNames: session.inputNames,
     outputNames: session.outputNames,
     session,

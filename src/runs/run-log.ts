@@ -14,8 +14,12 @@ export function logRunOutcome(run: Run, log: Logger): void {
       status: run.status,
       queue_ms: round(run.queueTimeMs),
       run_ms: round(run.runTimeMs),
+      // Injected faults are named, so nobody takes one for a real failure (undefined: left out).
+      fault: run.fault?.text,
     };
-    if (run.status === 'failure') {
+    if (run.error?.injectedStatus !== undefined) {
+      log.warn({ ...line, err: { type: run.error.name, message: run.error.message } }, 'run failed by an injected fault');
+    } else if (run.status === 'failure') {
       log.error({ ...line, err: { type: run.error?.name, message: run.error?.message, stack: run.error?.stack } }, 'run failed');
     } else {
       log.info(line, run.status === 'success' ? 'run succeeded' : 'run cancelled');

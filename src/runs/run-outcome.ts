@@ -1,6 +1,7 @@
 // What a finished run answered: the body and status a sync caller gets. The caller's reply, the
 // webhook and the run store all take it from here, so the three can never disagree.
 import { CerebriumLocalError, errorBody, functionFailed } from '../errors.ts';
+import { injectedFailure } from '../faults/fault-errors.ts';
 import type { Run } from './run.ts';
 
 export interface RunOutcome {
@@ -22,6 +23,8 @@ export function runError(run: Run, exposeStack: boolean): CerebriumLocalError {
   let err: CerebriumLocalError;
   if (run.status === 'cancelled') {
     err = new CerebriumLocalError('run_cancelled', `The run was cancelled: ${run.error?.message ?? ''}`);
+  } else if (run.error?.injectedStatus !== undefined) {
+    err = injectedFailure(run.error.injectedStatus, run.error.message);
   } else {
     err = functionFailed(run.error ?? { name: 'Error', message: 'The run failed' }, exposeStack);
   }

@@ -14,9 +14,23 @@ export interface RecordOptions {
   log: Logger;
   /** Results longer than this many bytes (UTF-8) are stored cut to it, flagged as truncated. */
   maxStoredResultBytes: number;
+  /** The run's record exists already (a run taken from a shared queue): only its transitions are written. */
+  alreadyStored?: boolean;
 }
 
-export function recordRun(run: Run, { repository, describe, log, maxStoredResultBytes }: RecordOptions): void {
+export function recordRun(run: Run, { repository, describe, log, maxStoredResultBytes, alreadyStored }: RecordOptions): void {
+  if (!alreadyStored) insertRecord(run, repository);
+  run.on('transition', () => {
+    try {
+      repository.transition(changeOf(run, describe, maxStoredResultBytes));
+    } catch (err) {
+      // A run whose outcome cannot be described must not break the run itself: its caller still gets an answer.
+      log.error({ err, run_id: run.id }, 'could not record a run transition in the run store');
+    }
+  });
+}
+
+function insertRecord(run: Run, repository: RunRepository): void {
   repository.insert({
     id: run.id,
     projectId: run.projectId,
@@ -28,14 +42,7 @@ export function recordRun(run: Run, { repository, describe, log, maxStoredResult
     method: run.method ?? 'POST',
     paramsJson: run.paramsJson ?? JSON.stringify(run.params),
     webhookEndpoint: run.webhookEndpoint ?? null,
-  });
-  run.on('transition', () => {
-    try {
-      repository.transition(changeOf(run, describe, maxStoredResultBytes));
-    } catch (err) {
-      // A run whose outcome cannot be described must not break the run itself: its caller still gets an answer.
-      log.error({ err, run_id: run.id }, 'could not record a run transition in the run store');
-    }
+    fault: run.fault?.text ?? null,
   });
 }
 

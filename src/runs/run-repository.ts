@@ -2,6 +2,7 @@
 // repository only writes and reads records. SQLite (sqlite-run-repository.ts) is the embedded one;
 // another engine implements the same interface. Writes are accepted at once and may be gathered
 // before they reach storage; `commit` says when they have. Reads see every write accepted so far.
+import type { RunLogLine } from '../replica-protocol.ts';
 import type { RunStatus } from './run.ts';
 
 /** A run as it is kept. Times are epoch milliseconds. */
@@ -29,6 +30,8 @@ export interface StoredRun {
   /** The error envelope's `error` object, as JSON text. */
   errorJson: string | null;
   webhookEndpoint: string | null;
+  /** The faults injected into the run (their directives, e.g. "status=503"); null for a run left alone. */
+  fault: string | null;
 }
 
 /** A run as a list page shows it: without its params and result, which can each be megabytes. */
@@ -47,6 +50,8 @@ export interface NewRun {
   createdAt: number;
   paramsJson: string;
   webhookEndpoint: string | null;
+  /** The faults injected into the run, when any (src/faults). */
+  fault?: string | null;
 }
 
 /** A run's state after a transition; the fields of `end` come with its final one. */
@@ -76,6 +81,13 @@ export interface WebhookAttempt {
   error: string | null;
 }
 
+/** A line a run's function logged, as kept: `seq` counts the run's lines from 0, so lines dropped from its start leave a gap. */
+export interface StoredLogLine extends RunLogLine {
+  seq: number;
+  /** Set on a line longer than the per-run byte bound: only its beginning is kept. */
+  cut?: boolean;
+}
+
 export interface RunPageQuery {
   projectId: string;
   appName: string;
@@ -98,6 +110,14 @@ export interface RunRepository {
   insert(run: NewRun): void;
   transition(change: RunChange): void;
   recordWebhookAttempt(runId: string, attempt: WebhookAttempt): void;
+  /**
+   * Adds lines a run logged (written with the other writes, as they are gathered) and deletes the
+   * run's lines whose `seq` is below `keepFrom`: the service bounds each run's logs, the store
+   * keeps what it is told. Lines go with their run when it is pruned.
+   */
+  appendLogs(runId: string, lines: StoredLogLine[], keepFrom: number): void;
+  /** A run's kept log lines, by `seq`; none for a run unknown or without logs. */
+  logs(runId: string): Promise<StoredLogLine[]>;
   /**
    * Writes every write accepted so far now, and resolves once that is done. Rejects with a
    * `store_unavailable` error when they could not be written; they are kept and retried.

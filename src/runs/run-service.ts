@@ -2,25 +2,33 @@
 // back into HTTP; it resolves the function, checks the params, makes the Run, attaches what
 // listens to it (log, record, webhook, metrics), hands it to the app's runtime and moves it to its
 // final state. It keeps the runs still live, so a cancel or a shutdown can reach them.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { AppFunction, LoadedApp } from '../apps/app-registry.ts';
 import type { FunctionDirectory } from '../apps/resolve-function.ts';
 import { DEFAULTS } from '../defaults.ts';
-import { CerebriumLocalError, invalidParams } from '../errors.ts';
+import { CerebriumLocalError, invalidParams, serializeError } from '../errors.ts';
+import type { FaultPlan } from '../faults/directives.ts';
+import type { FaultInjector } from '../faults/fault-injector.ts';
 import type { ChunkEncoding } from '../replica-protocol.ts';
 import type { ExecutionEvents, ExecutionOutcome } from '../runtime/execution.ts';
 import type { ForwardedRequest, ForwardRunRequest } from '../runtime/forwarding.ts';
+import { type AsyncQueue, type AsyncRequest, type AsyncRunner, LocalAsyncQueue, type QueuedRun, type RunPeers } from './async-queue.ts';
 import { drainRuns, waitAtMost } from './drain-runs.ts';
+import { executeWithFaults } from './injected-faults.ts';
 import { Run } from './run.ts';
 import { logRunOutcome } from './run-log.ts';
+import { RunLogBook, type RunLogBounds, type RunLogBuffer, type RunLogs } from './run-log-buffer.ts';
 import type { RunMetrics } from './run-metrics.ts';
-import type { DescribeOutcome } from './run-outcome.ts';
+import { type DescribeOutcome, runError } from './run-outcome.ts';
 import { recordRun } from './run-recorder.ts';
 import type { RunPageQuery, RunRepository, RunSummary, StoredRun, WebhookAttempt } from './run-repository.ts';
 import type { WebhookSender, WebhookTarget } from './webhooks.ts';
 
 /** A cancelled run answers once it has stopped, or after this long with its state then. */
 export const CANCEL_WAIT_MS = 5_000;
+/** How often a cancel of a run on another server reads the run back until it has ended. */
+const CANCEL_POLL_MS = 10;
 
 export interface RunServiceDeps {
   /** The apps served (the AppRegistry): where a path's function is found. */
@@ -34,6 +42,14 @@ export interface RunServiceDeps {
   describe: DescribeOutcome;
   /** Results longer than this are stored cut, flagged as truncated (default 16 MiB). */
   maxStoredResultBytes?: number;
+  /** Where async runs wait and which server runs them; absent: each runs here once committed (one server). */
+  asyncQueue?: AsyncQueue;
+  /** The other servers of a deployment, reached for a cancel of a run that is not live here. */
+  peers?: RunPeers;
+  /** How much of what a function logs is kept with its run (default: the last 1,000 lines, 256 KiB). */
+  logBounds?: RunLogBounds;
+  /** Fault injection (--allow-faults, --faults): which faults a call gets; none when absent. */
+  faults?: FaultInjector;
 }
 
 /** What a caller asked for, already parsed. */
@@ -48,6 +64,8 @@ export interface RunRequest {
   paramsBytes?: number;
   /** The params' JSON text as received (the body), stored as it is rather than made again from `params`. */
   paramsJson?: string;
+  /** Faults to inject into this run (faultsFor); absent for nearly every call. */
+  fault?: FaultPlan;
 }
 
 /** A run started for a caller who waits for it. */
@@ -110,11 +128,37 @@ export interface StoreHealth {
 /** How a generator's chunks travel for this caller, once the function is known; false gathers them. */
 export type StreamChoice = (fn: AppFunction) => ChunkEncoding | false;
 
-export class RunService {
+export class RunService implements AsyncRunner {
   /** Runs not yet finished, by id: what a cancel call and a draining shutdown reach. */
   private readonly live = new Map<string, Run>();
+  private readonly asyncQueue: AsyncQueue;
+  /** Each live run's logs, written to the store as they come. */
+  private readonly logBook: RunLogBook;
+  /** Who hears every run's transitions (the dashboard's event stream). */
+  private readonly watchers = new Set<(run: Run) => void>();
 
-  constructor(private readonly deps: RunServiceDeps) {}
+  constructor(private readonly deps: RunServiceDeps) {
+    const bounds = deps.logBounds ?? { maxLines: DEFAULTS.runLogMaxLines, maxBytes: DEFAULTS.runLogMaxBytes };
+    this.logBook = new RunLogBook(deps.repository, bounds);
+    this.asyncQueue = deps.asyncQueue ?? new LocalAsyncQueue((request) => this.startAsync(request));
+  }
+
+  /** Calls `listener` on every transition of every run from now on; returns how to stop. */
+  watch(listener: (run: Run) => void): () => void {
+    this.watchers.add(listener);
+    return () => this.watchers.delete(listener);
+  }
+
+  /** A run's kept log lines (404 for a run not in that app). */
+  async logs(ref: RunRef): Promise<RunLogs> {
+    const stored = await this.get(ref);
+    return this.logBook.read(stored.id);
+  }
+
+  /** The live buffer of a run's logs, to follow; undefined once the run has ended. */
+  liveLogs(runId: string): RunLogBuffer | undefined {
+    return this.logBook.live(runId);
+  }
 
   /** Starts a run for a caller waiting on it. Throws the 404 / 422 / 429 / 503 that says why there is none. */
   start(request: RunRequest, streamFor: StreamChoice = () => false): StartedRun {
@@ -140,6 +184,15 @@ export class RunService {
     return { run, settled: run.settled() };
   }
 
+  /**
+   * The faults a call of `functionName` gets: from its x-cerebrium-local-fault header (`header`) and
+   * the rules. One boolean check when fault injection is off. A header that does not parse is a 400.
+   */
+  faultsFor(appName: string, functionName: string, header: string | undefined): FaultPlan | undefined {
+    const faults = this.deps.faults;
+    return faults?.active ? faults.planFor(appName, functionName, header) : undefined;
+  }
+
   /** A call's ?webhookEndpoint=, checked before any run exists: 400 for a bad URL or a refused address. */
   webhookTarget(raw: unknown, secret: string | undefined): Promise<WebhookTarget> {
     return this.deps.webhooks.target(raw, secret);
@@ -152,6 +205,11 @@ export class RunService {
    */
   async startAsync(request: RunRequest): Promise<Run> {
     const { app, run } = this.create(request, true);
+    // An injected status answers the call itself, as the gateway would, instead of its 202.
+    if (run.fault?.status !== undefined) {
+      this.execute(app, run, false);
+      throw runError(run, false);
+    }
     try {
       await this.deps.repository.commit();
     } catch (err) {
@@ -162,6 +220,53 @@ export class RunService {
     if (request.webhook) this.deps.webhooks.sendWhenDone(run, request.webhook);
     this.execute(app, run, false, request.paramsBytes);
     return run;
+  }
+
+  /** `?async=true`: hands the run to the async queue; resolves with its id once it is stored. */
+  submitAsync(request: RunRequest): Promise<{ id: string }> {
+    return this.asyncQueue.submit(request);
+  }
+
+  checkAsync(request: AsyncRequest): void {
+    // Whether this server has room is not asked: whichever server of the deployment has room runs it.
+    const { fn } = this.deps.apps.resolve(request.appName, request.functionName);
+    const problems = fn.validateParams?.(request.params) ?? [];
+    if (problems.length > 0) throw invalidParams(problems);
+  }
+
+  runQueued(queued: QueuedRun): Run {
+    const { id, projectId, appName, functionName, paramsJson, webhook } = queued;
+    const params = JSON.parse(paramsJson) as Record<string, unknown>;
+    const init = { id, projectId, appName, functionName, params, paramsJson, async: true, webhookEndpoint: webhook?.url };
+    const run = this.track(new Run({ ...init, createdAt: new Date(queued.createdAt) }), true);
+    if (webhook) this.deps.webhooks.sendWhenDone(run, webhook);
+    try {
+      const { app } = this.deps.apps.resolve(appName, functionName);
+      this.execute(app, run, false, Buffer.byteLength(paramsJson));
+    } catch (err) {
+      // The function went away (a reload) between the run's acceptance and now: it ends here, recorded.
+      this.live.delete(run.id);
+      run.fail(serializeError(err));
+    }
+    return run;
+  }
+
+  freeCapacity(appName: string): number {
+    let app: LoadedApp;
+    try {
+      app = this.deps.apps.resolveApp(appName);
+    } catch {
+      return 0;
+    }
+    const { replicaConcurrency, maxReplicas } = app.config.scaling;
+    const { busy, queued } = app.runtime.stats;
+    return Math.max(0, maxReplicas * replicaConcurrency - busy - queued);
+  }
+
+  cancelHere(runId: string): boolean {
+    const live = this.live.get(runId);
+    live?.requestCancel('Cancelled through the runs API');
+    return live !== undefined;
   }
 
   /** Whether the run store can write now. */
@@ -191,12 +296,25 @@ export class RunService {
   async cancel(ref: RunRef): Promise<RunRecord> {
     const stored = await this.get(ref);
     const live = this.live.get(stored.id);
-    if (!live) {
-      throw new CerebriumLocalError('run_finished', `Run "${stored.id}" has already ended (${stored.status})`);
-    }
+    if (!live) return this.cancelElsewhere(ref, stored);
     live.requestCancel('Cancelled through the runs API');
     await waitAtMost(live.settled(), CANCEL_WAIT_MS);
     return this.get(ref);
+  }
+
+  /** A run not live here: another server of the deployment may hold it (or the shared queue); 409 when none does. */
+  private async cancelElsewhere(ref: RunRef, stored: StoredRun): Promise<RunRecord> {
+    const unfinished = stored.status === 'pending' || stored.status === 'running';
+    if (!unfinished || !(await this.deps.peers?.cancel(stored.id))) {
+      throw new CerebriumLocalError('run_finished', `Run "${stored.id}" has already ended (${stored.status})`);
+    }
+    const deadline = Date.now() + CANCEL_WAIT_MS;
+    for (;;) {
+      const record = await this.get(ref);
+      if (record.status !== 'pending' && record.status !== 'running') return record;
+      if (Date.now() > deadline) return record;
+      await sleep(CANCEL_POLL_MS);
+    }
   }
 
   liveRuns(): Run[] {
@@ -215,26 +333,32 @@ export class RunService {
     if (problems.length > 0) throw invalidParams(problems);
     app.runtime.assertCanAccept(request.paramsBytes);
 
-    const run = this.track(new Run({ projectId, appName, functionName, params, paramsJson, async, webhookEndpoint: webhook?.url }));
+    const fault = request.fault;
+    const run = this.track(new Run({ projectId, appName, functionName, params, paramsJson, async, webhookEndpoint: webhook?.url, fault }));
+    if (fault) this.deps.faults?.count(appName, functionName, fault);
     // An async run's webhook waits until its record is stored (startAsync): a refused run has none.
     if (webhook && !async) this.deps.webhooks.sendWhenDone(run, webhook);
     return { app, fn, run };
   }
 
   /** Attaches what listens to a new run (log, metrics, record) and keeps it while it is live. */
-  private track(run: Run): Run {
+  private track(run: Run, alreadyStored = false): Run {
     const { log, metrics, repository, describe } = this.deps;
     logRunOutcome(run, log);
     metrics?.observe(run);
     const maxStoredResultBytes = this.deps.maxStoredResultBytes ?? DEFAULTS.maxStoredResultBytes;
-    recordRun(run, { repository, describe, log, maxStoredResultBytes });
+    recordRun(run, { repository, describe, log, maxStoredResultBytes, alreadyStored });
+    this.logBook.open(run);
+    run.on('transition', this.tellWatchers);
     this.live.set(run.id, run);
+    this.tellWatchers(run);
     return run;
   }
 
   private execute(app: LoadedApp, run: Run, stream: ChunkEncoding | false, paramsBytes?: number) {
     const { id: runId, projectId, functionName, params } = run;
     const request = { runId, projectId, functionName, params, stream };
+    if (run.fault) return executeWithFaults(app, run, request, this.eventsFor(run), paramsBytes);
     return app.runtime.execute(request, run.cancelSignal, this.eventsFor(run), { paramsBytes });
   }
 
@@ -252,8 +376,13 @@ export class RunService {
           this.deps.log.error({ err, run_id: run.id }, 'could not finish a run');
         }
       },
+      logs: (lines) => this.logBook.append(run.id, lines),
     };
   }
+
+  private readonly tellWatchers = (run: Run): void => {
+    for (const watcher of this.watchers) watcher(run);
+  };
 
   /** The runtime's outcome → the run's final state. */
   private finish(run: Run, outcome: ExecutionOutcome): void {

@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { SerializedError } from '../errors.ts';
+import type { FaultPlan } from '../faults/directives.ts';
 
 export type RunStatus = 'pending' | 'running' | 'success' | 'failure' | 'cancelled';
 
@@ -30,6 +31,11 @@ export interface RunInit {
   webhookEndpoint?: string;
   /** The HTTP method of a request forwarded to a custom runtime (whose functionName is the path). */
   method?: string;
+  /** Faults injected into this run (src/faults): shown in its record, its log line and /metrics. */
+  fault?: FaultPlan;
+  /** A run taken from a shared queue keeps the id and arrival it was given where it was accepted. */
+  id?: string;
+  createdAt?: Date;
 }
 
 export interface RunEvents {
@@ -37,8 +43,8 @@ export interface RunEvents {
 }
 
 export class Run extends EventEmitter<RunEvents> {
-  /** The one place run ids are made. */
-  readonly id = randomUUID();
+  /** The one place run ids are made (or kept, for a run taken from a shared queue). */
+  readonly id: string;
   readonly projectId: string;
   readonly appName: string;
   readonly functionName: string;
@@ -49,7 +55,9 @@ export class Run extends EventEmitter<RunEvents> {
   readonly webhookEndpoint: string | undefined;
   /** Set for a request forwarded to a custom runtime: its HTTP method. */
   readonly method: string | undefined;
-  readonly createdAt = new Date();
+  /** Faults injected into this run, when any. */
+  readonly fault: FaultPlan | undefined;
+  readonly createdAt: Date;
 
   status: RunStatus = 'pending';
   startedAt: Date | undefined;
@@ -64,11 +72,16 @@ export class Run extends EventEmitter<RunEvents> {
   statusCode: number | undefined;
   error: SerializedError | undefined;
 
-  private readonly created = performance.now();
+  /** Arrival on the performance clock: queue time counts from here. */
+  private readonly created: number;
   private readonly cancelController = new AbortController();
 
   constructor(init: RunInit) {
     super();
+    this.id = init.id ?? randomUUID();
+    this.createdAt = init.createdAt ?? new Date();
+    // A queued run's wait in the shared queue counts as queue time, as a wait for capacity here does.
+    this.created = performance.now() - (init.createdAt ? Math.max(0, Date.now() - init.createdAt.getTime()) : 0);
     this.projectId = init.projectId;
     this.appName = init.appName;
     this.functionName = init.functionName;
@@ -77,6 +90,7 @@ export class Run extends EventEmitter<RunEvents> {
     this.async = init.async ?? false;
     this.webhookEndpoint = init.webhookEndpoint;
     this.method = init.method;
+    this.fault = init.fault;
   }
 
   /** Aborts when someone asks for this run to stop: the caller left, or a cancel call. */

@@ -11,7 +11,16 @@ import type { Logger } from 'pino';
 import { CerebriumLocalError } from '../errors.ts';
 import { makePrivateDir, makePrivateFiles } from './private-files.ts';
 import type { RunStatus } from './run.ts';
-import type { NewRun, RunChange, RunPageQuery, RunRepository, RunSummary, StoredRun, WebhookAttempt } from './run-repository.ts';
+import type {
+  NewRun,
+  RunChange,
+  RunPageQuery,
+  RunRepository,
+  RunSummary,
+  StoredLogLine,
+  StoredRun,
+  WebhookAttempt,
+} from './run-repository.ts';
 
 export const RUN_STORE_FILE = 'runs.sqlite';
 
@@ -35,13 +44,14 @@ interface RunRow {
   result_truncated: number;
   error: string | null;
   webhook_endpoint: string | null;
+  fault: string | null;
 }
 
 type SummaryRow = Omit<RunRow, 'params' | 'result'>;
 
 /** What a list page reads: every column but the two that can be megabytes. */
 const SUMMARY_COLUMNS = `seq, id, project_id, app_name, function_name, async, method, status, status_code, created_at,
-  started_at, completed_at, run_time_ms, queue_time_ms, result_truncated, error, webhook_endpoint`;
+  started_at, completed_at, run_time_ms, queue_time_ms, result_truncated, error, webhook_endpoint, fault`;
 
 /** A run to delete: its position and its id (for its webhook attempts). */
 interface PrunableRow {
@@ -77,7 +87,8 @@ CREATE TABLE IF NOT EXISTS runs (
   result           TEXT,
   result_truncated INTEGER NOT NULL DEFAULT 0,
   error            TEXT,
-  webhook_endpoint TEXT
+  webhook_endpoint TEXT,
+  fault            TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_by_app ON runs (project_id, app_name, seq);
 CREATE INDEX IF NOT EXISTS runs_unfinished ON runs (status) WHERE status IN ('pending', 'running');
@@ -90,7 +101,32 @@ CREATE TABLE IF NOT EXISTS webhook_attempts (
   error        TEXT,
   PRIMARY KEY (run_id, attempt)
 );
+CREATE TABLE IF NOT EXISTS run_logs (
+  run_id TEXT NOT NULL,
+  seq    INTEGER NOT NULL,
+  at     INTEGER NOT NULL,
+  stream TEXT NOT NULL,
+  level  TEXT NOT NULL,
+  line   TEXT NOT NULL,
+  cut    INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
 `;
+
+interface LogRow {
+  seq: number;
+  at: number;
+  stream: StoredLogLine['stream'];
+  level: string;
+  line: string;
+  cut: number;
+}
+
+/** A run's log lines waiting for the commit: those to add, and the first seq to keep. */
+interface PendingLogs {
+  lines: StoredLogLine[];
+  keepFrom: number;
+}
 
 export interface SqliteRunRepositoryOptions {
   /** The folder of runs.sqlite (made 0700 when missing; the files are 0600); in memory when absent. */
@@ -150,7 +186,15 @@ export class SqliteRunRepository implements RunRepository {
   private readonly selectNewestBeyond;
   private readonly selectFinishedUpTo;
   private readonly deleteRuns: (rows: PrunableRow[]) => void;
-  private readonly commitTransaction: (runs: PendingRunWrite[], attempts: Array<Record<string, unknown>>) => void;
+  private readonly commitTransaction: (
+    runs: PendingRunWrite[],
+    attempts: Array<Record<string, unknown>>,
+    logs?: Array<[string, PendingLogs]>,
+  ) => void;
+  private readonly writeLogs: (runId: string, logs: PendingLogs) => void;
+  private readonly selectLogs;
+  /** Log lines waiting for the next commit, per run. */
+  private pendingLogs = new Map<string, PendingLogs>();
   private readonly probeTransaction: (run: NewRun) => void;
   /**
    * While the store cannot write and nothing else waits: the record of a run refused for it,
@@ -200,6 +244,7 @@ export class SqliteRunRepository implements RunRepository {
       db.pragma('synchronous = NORMAL');
       db.exec(SCHEMA);
       addResultTruncatedColumn(db);
+      addFaultColumn(db);
     } catch (err) {
       db.close();
       if (err instanceof Error && /locked|busy/i.test(err.message)) {
@@ -210,9 +255,9 @@ export class SqliteRunRepository implements RunRepository {
 
     this.insertRun = db.prepare<[Record<string, unknown>]>(
       `INSERT INTO runs (id, project_id, app_name, function_name, async, method, status, status_code, created_at, started_at,
-         completed_at, run_time_ms, queue_time_ms, params, result, result_truncated, error, webhook_endpoint)
+         completed_at, run_time_ms, queue_time_ms, params, result, result_truncated, error, webhook_endpoint, fault)
        VALUES (@id, @project_id, @app_name, @function_name, @async, @method, @status, @status_code, @created_at, @started_at,
-         @completed_at, @run_time_ms, @queue_time_ms, @params, @result, @result_truncated, @error, @webhook_endpoint)`,
+         @completed_at, @run_time_ms, @queue_time_ms, @params, @result, @result_truncated, @error, @webhook_endpoint, @fault)`,
     );
     this.markRunning = db.prepare<[Record<string, unknown>]>(
       `UPDATE runs SET status = @status, started_at = @started_at, queue_time_ms = @queue_time_ms WHERE id = @id`,
@@ -237,10 +282,32 @@ export class SqliteRunRepository implements RunRepository {
     this.selectAttempts = db.prepare<[string], AttemptRow>(
       `SELECT attempt, attempted_at, duration_ms, status_code, error FROM webhook_attempts WHERE run_id = ? ORDER BY attempt`,
     );
-    this.commitTransaction = db.transaction((runs: PendingRunWrite[], attempts: Array<Record<string, unknown>>) => {
-      for (const run of runs) this.writeRun(run);
-      for (const attempt of attempts) this.insertAttempt.run(attempt);
-    });
+    const insertLog = db.prepare<[Record<string, unknown>]>(
+      `INSERT OR REPLACE INTO run_logs (run_id, seq, at, stream, level, line, cut) VALUES (@run_id, @seq, @at, @stream, @level, @line, @cut)`,
+    );
+    const deleteLogsBefore = db.prepare<[string, number]>(`DELETE FROM run_logs WHERE run_id = ? AND seq < ?`);
+    this.writeLogs = (runId: string, logs: PendingLogs) => {
+      if (logs.keepFrom > 0) deleteLogsBefore.run(runId, logs.keepFrom);
+      for (const line of logs.lines) {
+        insertLog.run({
+          run_id: runId,
+          seq: line.seq,
+          at: line.at,
+          stream: line.stream,
+          level: line.level,
+          line: line.line,
+          cut: line.cut ? 1 : 0,
+        });
+      }
+    };
+    this.selectLogs = db.prepare<[string], LogRow>(`SELECT seq, at, stream, level, line, cut FROM run_logs WHERE run_id = ? ORDER BY seq`);
+    this.commitTransaction = db.transaction(
+      (runs: PendingRunWrite[], attempts: Array<Record<string, unknown>>, logs: Array<[string, PendingLogs]> = []) => {
+        for (const run of runs) this.writeRun(run);
+        for (const attempt of attempts) this.insertAttempt.run(attempt);
+        for (const [runId, pending] of logs) this.writeLogs(runId, pending);
+      },
+    );
     const deleteRunById = db.prepare<[string]>(`DELETE FROM runs WHERE id = ?`);
     this.probeTransaction = db.transaction((run: NewRun) => {
       this.insertRun.run(insertRow(run, undefined));
@@ -263,10 +330,12 @@ export class SqliteRunRepository implements RunRepository {
        ORDER BY seq LIMIT ${PRUNE_BATCH}`,
     );
     const deleteAttemptsOf = db.prepare<[string]>(`DELETE FROM webhook_attempts WHERE run_id = ?`);
+    const deleteLogsOf = db.prepare<[string]>(`DELETE FROM run_logs WHERE run_id = ?`);
     const deleteRun = db.prepare<[number]>(`DELETE FROM runs WHERE seq = ?`);
     this.deleteRuns = db.transaction((rows: PrunableRow[]) => {
       for (const row of rows) {
         deleteAttemptsOf.run(row.id);
+        deleteLogsOf.run(row.id);
         deleteRun.run(row.seq);
       }
     });
@@ -292,6 +361,7 @@ export class SqliteRunRepository implements RunRepository {
   discard(runId: string): void {
     const insert = this.pendingRuns.get(runId)?.insert;
     this.pendingRuns.delete(runId);
+    this.pendingLogs.delete(runId);
     if (insert && !this.writable) this.probe = insert;
   }
 
@@ -312,6 +382,28 @@ export class SqliteRunRepository implements RunRepository {
       error: attempt.error,
     });
     this.scheduleFlush();
+  }
+
+  appendLogs(runId: string, lines: StoredLogLine[], keepFrom: number): void {
+    const pending = this.pendingLogs.get(runId);
+    if (pending) {
+      pending.keepFrom = Math.max(pending.keepFrom, keepFrom);
+      // Lines added and dropped again within one gathering are never written.
+      pending.lines = [...pending.lines.filter((line) => line.seq >= pending.keepFrom), ...lines];
+    } else {
+      this.pendingLogs.set(runId, { lines, keepFrom });
+      if (!this.writable) this.dropOverCap();
+    }
+    this.scheduleFlush();
+  }
+
+  async logs(runId: string): Promise<StoredLogLine[]> {
+    this.flushIfWritable();
+    return this.selectLogs.all(runId).map((row) => {
+      const line: StoredLogLine = { seq: row.seq, at: row.at, stream: row.stream, level: row.level, line: row.line };
+      if (row.cut === 1) line.cut = true;
+      return line;
+    });
   }
 
   async commit(): Promise<void> {
@@ -416,23 +508,25 @@ export class SqliteRunRepository implements RunRepository {
     if (this.nothingWaits()) return undefined;
     const runs = [...this.pendingRuns.values()];
     const attempts = this.pendingAttempts;
+    const logs = [...this.pendingLogs];
     try {
-      this.commitTransaction(runs, attempts);
+      this.commitTransaction(runs, attempts, logs);
     } catch (err) {
       if (isStoreFault(err)) return this.keepForRetry(err);
       // Not the store but a row it refuses: write the rest without it, so one bad row loses no other.
-      this.writeOneByOne(runs, attempts);
+      this.writeOneByOne(runs, attempts, logs);
       return undefined;
     }
     // Nothing can be added between the copy above and here: the commit is synchronous.
     this.pendingRuns.clear();
     this.pendingAttempts = [];
+    this.pendingLogs.clear();
     if (!this.writable) this.markWritable(runs.length);
     return undefined;
   }
 
   private nothingWaits(): boolean {
-    return this.pendingRuns.size === 0 && this.pendingAttempts.length === 0;
+    return this.pendingRuns.size === 0 && this.pendingAttempts.length === 0 && this.pendingLogs.size === 0;
   }
 
   /**
@@ -491,6 +585,11 @@ export class SqliteRunRepository implements RunRepository {
    */
   private dropOverCap(): void {
     if (this.pendingAttempts.length > this.maxKeptRuns) this.pendingAttempts.splice(0, this.pendingAttempts.length - this.maxKeptRuns);
+    // Logs are bounded per run by the service; here, the oldest runs' lines go first past the cap.
+    for (const runId of this.pendingLogs.keys()) {
+      if (this.pendingLogs.size <= this.maxKeptRuns) break;
+      this.pendingLogs.delete(runId);
+    }
     let excess = this.pendingRuns.size - this.maxKeptRuns;
     if (excess <= 0) return;
     this.droppedRuns += excess;
@@ -505,12 +604,14 @@ export class SqliteRunRepository implements RunRepository {
   }
 
   /** Writes each run (and each attempt) in its own transaction, logging and dropping those refused. */
-  private writeOneByOne(runs: PendingRunWrite[], attempts: Array<Record<string, unknown>>): void {
+  private writeOneByOne(runs: PendingRunWrite[], attempts: Array<Record<string, unknown>>, logs: Array<[string, PendingLogs]>): void {
     this.pendingRuns.clear();
     this.pendingAttempts = [];
+    this.pendingLogs.clear();
     const writes: Array<[string, () => void]> = [
       ...runs.map((run): [string, () => void] => [(run.insert ?? run.change)?.id ?? '', () => this.commitTransaction([run], [])]),
       ...attempts.map((attempt): [string, () => void] => [String(attempt.run_id), () => this.commitTransaction([], [attempt])]),
+      ...logs.map((entry): [string, () => void] => [entry[0], () => this.commitTransaction([], [], [entry])]),
     ];
     for (const [runId, write] of writes) {
       try {
@@ -552,6 +653,7 @@ function insertRow(run: NewRun, change: RunChange | undefined): Record<string, s
     result_truncated: end?.resultTruncated ? 1 : 0,
     error: end?.errorJson ?? null,
     webhook_endpoint: run.webhookEndpoint,
+    fault: run.fault ?? null,
   };
 }
 
@@ -568,6 +670,12 @@ function doneRow(change: RunChange, end: NonNullable<RunChange['end']>): Record<
     result_truncated: end.resultTruncated ? 1 : 0,
     error: end.errorJson,
   };
+}
+
+/** Stores made before faults could be injected lack the column; it is added in place. */
+function addFaultColumn(db: Database.Database): void {
+  const columns = db.prepare<[], { name: string }>(`SELECT name FROM pragma_table_info('runs')`).all();
+  if (!columns.some((column) => column.name === 'fault')) db.exec(`ALTER TABLE runs ADD COLUMN fault TEXT`);
 }
 
 /** Stores made before results could be truncated lack the column; it is added in place. */
@@ -601,5 +709,6 @@ function summaryFromRow(row: SummaryRow): RunSummary {
     resultTruncated: row.result_truncated === 1,
     errorJson: row.error,
     webhookEndpoint: row.webhook_endpoint,
+    fault: row.fault,
   };
 }

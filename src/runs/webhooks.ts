@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { Agent, request } from 'undici';
 import { CerebriumLocalError } from '../errors.ts';
 import { waitAtMost } from './drain-runs.ts';
+import { faultedDelivery } from './injected-faults.ts';
 import type { Run } from './run.ts';
 import type { DescribeOutcome } from './run-outcome.ts';
 import type { RunRepository } from './run-repository.ts';
@@ -112,7 +113,13 @@ export class WebhookSender {
     await this.settledOrStopping(run);
     if (!run.done) return;
     // The same body the caller got (an async caller got only {run_id}, so this is where its result goes).
-    const body = this.options.describe(run).body;
+    let body = this.options.describe(run).body;
+    const fault = run.fault?.webhook;
+    if (fault) {
+      const faulted = await faultedDelivery(run, fault, this.stopping.signal, this.options.log);
+      if (faulted === undefined) return;
+      body = faulted ?? body;
+    }
     for (let attempt = 1; attempt <= WEBHOOK_ATTEMPTS; attempt += 1) {
       if (attempt > 1) {
         try {

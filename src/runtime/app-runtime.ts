@@ -5,9 +5,10 @@ import { appEnvironment } from '../config/app-env.ts';
 import type { AppConfig } from '../config/load-config.ts';
 import { DEFAULTS } from '../defaults.ts';
 import { queueFull } from '../errors.ts';
+import { visibleGpuCount } from '../models/gpu-placement.ts';
 import type { ExportInfo, ReplicaData, ReplicaModelSettings, RunRequest } from '../replica-protocol.ts';
 import { AdmissionQueue } from './admission-queue.ts';
-import { Execution, type ExecutionEvents, type ExecutionLimits } from './execution.ts';
+import { Execution, type ExecutionEvents, type ExecutionLimits, type InjectedRunFaults } from './execution.ts';
 import type { ReplicaBackend } from './replica-backend.ts';
 import { ThreadBackend } from './thread-backend.ts';
 
@@ -24,6 +25,8 @@ export interface RuntimeOptions {
   abortGraceMs: number;
   /** --execution-provider: where model sessions' provider chain starts, instead of compute's choice. */
   executionProvider?: string;
+  /** --strict-provider: compute's GPU provider must load (an --execution-provider always must). */
+  strictProvider?: boolean;
   /** --pass-env: the server's variables replicas get besides the few every replica inherits. */
   passEnv?: readonly string[];
 }
@@ -40,6 +43,8 @@ export interface ExecuteOptions {
   deadline?: boolean;
   /** The size of the run's params (its request body), held against --max-queue-bytes while it waits. */
   paramsBytes?: number;
+  /** Faults injected into the run (latency, a cold start). */
+  fault?: InjectedRunFaults;
 }
 
 export interface RuntimeStats {
@@ -70,7 +75,9 @@ export class AppRuntime {
 
   /** Imports the app's modules in a throwaway replica and lists their exports. */
   static inspect(replicaData: ReplicaData): Promise<ExportInfo[]> {
-    return ThreadBackend.inspect(replicaData);
+    // The throwaway replica only lists exports: it never warms models up.
+    const models = replicaData.models && { ...replicaData.models, warmUp: false };
+    return ThreadBackend.inspect({ ...replicaData, models });
   }
 
   /** The runtime of an app whose replicas are worker threads (TypeScript and JavaScript apps). */
@@ -111,7 +118,16 @@ export class AppRuntime {
    */
   execute(request: RunRequest, cancelSignal: AbortSignal, events: ExecutionEvents, options: ExecuteOptions = {}): RunExecution {
     const limits = options.deadline === false ? { ...this.limits, graceSeconds: Number.POSITIVE_INFINITY } : this.limits;
-    const execution = new Execution(request, cancelSignal, this.backend, this.admission, limits, events, options.paramsBytes);
+    const execution = new Execution(
+      request,
+      cancelSignal,
+      this.backend,
+      this.admission,
+      limits,
+      events,
+      options.paramsBytes,
+      options.fault,
+    );
     void execution.start();
     return { chunks: () => execution.channel.take(), chunkBatches: () => execution.channel.takeBatches() };
   }
@@ -133,7 +149,12 @@ function modelSettings(config: AppConfig, options: RuntimeOptions): ReplicaModel
     compute: config.hardware.compute,
     cpu: config.hardware.cpu,
     maxReplicas: config.scaling.maxReplicas,
+    gpus: visibleGpuCount(config.hardware.gpuCount, process.env.CUDA_VISIBLE_DEVICES),
+    // Shared by the app's replicas: each takes the next number, and so the next GPU (round robin).
+    replicaCounter: new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT)),
+    warmUp: config.scaling.minReplicas > 0,
   };
   if (options.executionProvider) settings.executionProvider = options.executionProvider;
+  if (options.strictProvider) settings.strictProvider = true;
   return settings;
 }

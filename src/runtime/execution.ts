@@ -11,8 +11,9 @@
 // settles once, at the earliest of: the replica's result, the grace period (a 504 at once, while
 // the replica is still being stopped), or a cancel while queued. The permit is held until the
 // replica has really let go of the run, so capacity is never counted twice.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type SerializedError, serializeError } from '../errors.ts';
-import type { RunRequest, RunResult } from '../replica-protocol.ts';
+import type { RunLogLine, RunRequest, RunResult } from '../replica-protocol.ts';
 import type { AdmissionQueue } from './admission-queue.ts';
 import { isForwarded } from './forwarding.ts';
 import type { ReplicaBackend, RunHandle } from './replica-backend.ts';
@@ -23,6 +24,14 @@ export type ExecutionOutcome =
   | { status: 'success'; json: string; statusCode?: number; runTimeMs: number }
   | { status: 'failure'; error: SerializedError; runTimeMs?: number }
   | { status: 'cancelled'; reason: string; runTimeMs?: number };
+
+/** Faults injected into a run that the runtime carries out (src/faults decides them). */
+export interface InjectedRunFaults {
+  /** Waited before the run asks for capacity. */
+  delayMs?: number;
+  /** The run goes to a replica started for it: a cold start. */
+  freshReplica?: boolean;
+}
 
 export interface ExecutionLimits {
   /** response_grace_period, in seconds. */
@@ -40,6 +49,8 @@ export interface ExecutionEvents {
   started(): void;
   /** How the run ended; called exactly once. */
   ended(outcome: ExecutionOutcome): void;
+  /** Lines the function logged, as they arrive (before `ended`). */
+  logs?(lines: RunLogLine[]): void;
 }
 
 export class Execution {
@@ -60,14 +71,18 @@ export class Execution {
     private readonly events: ExecutionEvents,
     /** The size of its params, held against the queue's byte bound while it waits. */
     private readonly paramsBytes = 0,
+    /** Faults injected into it (src/faults); undefined for nearly every run. */
+    private readonly fault?: InjectedRunFaults,
   ) {
-    this.channel = new RunChannel(events.started, (n) => this.handle?.credit(n));
+    this.channel = new RunChannel(events.started, (n) => this.handle?.credit(n), events.logs);
   }
 
   /** Runs it to its end; never rejects. */
   async start(): Promise<void> {
     this.armDeadline();
     this.followCancel();
+    // An injected latency comes first, as a slow network would; a stop ends it early.
+    if (this.fault?.delayMs) await sleep(this.fault.delayMs, undefined, { signal: this.stop.signal }).catch(() => undefined);
     if (!(await this.admitted())) return this.cleanUp();
     try {
       this.dispatch();
@@ -128,7 +143,7 @@ export class Execution {
 
   /** Step 4: hands the run to a replica; a stop from here on aborts it there (see halt). */
   private dispatch(): void {
-    this.handle = this.backend.run(this.request, this.channel);
+    this.handle = this.backend.run(this.request, this.channel, this.fault?.freshReplica ? { freshReplica: true } : undefined);
     if (this.stop.signal.aborted) this.abortOnReplica();
   }
 

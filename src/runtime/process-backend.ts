@@ -87,6 +87,8 @@ export class ProcessBackend implements ReplicaBackend {
       slot.listener.started();
     } else if (message.type === 'chunks') {
       slot.listener.chunks(slot.sse ? message.data.map(toSseFrame) : message.data);
+    } else if (message.type === 'logs') {
+      slot.listener.logs?.(message.lines);
     } else if (message.type === 'end') {
       this.pool.release(replica, runId);
       slot.listener.end(message.result);

@@ -8,7 +8,7 @@ import type { Duplex, Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { SerializedError } from '../errors.ts';
-import type { ExportInfo, ProcessReplicaMessage, ProcessServerMessage, ReplicaMessage } from '../replica-protocol.ts';
+import type { ExportInfo, ProcessReplicaMessage, ProcessServerMessage, ReplicaMessage, RunLogLine } from '../replica-protocol.ts';
 
 const BRIDGE = fileURLToPath(new URL('../python/bridge.py', import.meta.url));
 /** How long a stopping process gets after SIGTERM before SIGKILL. */
@@ -120,6 +120,16 @@ export class PythonProcess extends EventEmitter<PythonProcessEvents> {
     const fields = runId === null ? { stream } : { run_id: runId, stream };
     const method = level ? (LEVELS[level] ?? 'info') : stream === 'stderr' ? 'warn' : 'info';
     this.options.log[method](fields, line);
+    // A line printed for a run is kept with it too, whatever the server's log level.
+    if (runId !== null) {
+      const kept: RunLogLine = {
+        at: Date.now(),
+        stream: stream === 'logging' ? 'log' : stream === 'stderr' ? 'stderr' : 'stdout',
+        level: method,
+        line,
+      };
+      this.emit('run', runId, { type: 'logs', lines: [kept] });
+    }
   }
 }
 

@@ -2,7 +2,7 @@
 // processes (Python apps) or an HTTP upstream (custom runtimes). Admission, the FIFO queue and 429,
 // response_grace_period, cancel, replacement of a replica that ignores an abort, and metrics live
 // in the runtime above this interface, so every kind of replica gets them the same way.
-import type { RunRequest, RunResult } from '../replica-protocol.ts';
+import type { RunLogLine, RunRequest, RunResult } from '../replica-protocol.ts';
 
 /** What a replica reports about one run, in this order: `started` once, `chunks` any number of times, `end` once. */
 export interface RunListener {
@@ -10,6 +10,8 @@ export interface RunListener {
   started(): void;
   /** Chunks of a streaming generator, in order. */
   chunks(data: unknown[]): void;
+  /** Lines the function logged, in order; before `end`. Optional: a backend may have none to report. */
+  logs?(lines: RunLogLine[]): void;
   /**
    * The run's result. A replica that died (the crash notice) ends each of its runs with an error
    * whose `crashed` is set; it is never left without an end.
@@ -30,6 +32,12 @@ export interface RunHandle {
   replaceReplica(message: string): void;
 }
 
+/** Where one run is to go; absent: wherever the backend sees fit. */
+export interface DispatchOptions {
+  /** On a replica started for it (an injected cold start), not a warm one. A backend that cannot, ignores it. */
+  freshReplica?: boolean;
+}
+
 export interface BackendHealth {
   /** Replicas running now (warm or busy). */
   replicas: number;
@@ -39,7 +47,7 @@ export interface ReplicaBackend {
   /** Brings up the replicas kept warm (min_replicas); resolves once they are started. */
   start(): Promise<void>;
   /** Hands one admitted run to a replica. The runtime never gives more runs than its capacity. */
-  run(request: RunRequest, listener: RunListener): RunHandle;
+  run(request: RunRequest, listener: RunListener, options?: DispatchOptions): RunHandle;
   health(): BackendHealth;
   /** Stops every replica once the runs they hold have ended. */
   stop(): Promise<void>;

@@ -1,7 +1,7 @@
 // The server's end of one run: it hears the replica start, holds a generator's chunks until the
 // caller takes them one by one (handing credit back as they are taken, which is the backpressure),
 // and receives the result last. It knows nothing of threads or processes: a backend feeds it.
-import { CHUNK_CREDIT_BATCH, type RunResult } from '../replica-protocol.ts';
+import { CHUNK_CREDIT_BATCH, type RunLogLine, type RunResult } from '../replica-protocol.ts';
 import type { RunListener } from './replica-backend.ts';
 
 /** Credits go back in batches, so the replica is not woken for every chunk. */
@@ -18,10 +18,12 @@ export class RunChannel implements RunListener {
   /**
    * @param onStarted called once the function has begun on a replica.
    * @param credit gives the replica `n` more chunks of room.
+   * @param onLogs hears the lines the function logged, as they come.
    */
   constructor(
     private readonly onStarted: () => void,
     private readonly credit: (n: number) => void,
+    private readonly onLogs?: (lines: RunLogLine[]) => void,
   ) {
     this.ended = new Promise((resolve) => (this.resolveEnd = resolve));
   }
@@ -33,6 +35,10 @@ export class RunChannel implements RunListener {
   chunks(data: unknown[]): void {
     for (const chunk of data) this.buffer.push(chunk);
     this.notify();
+  }
+
+  logs(lines: RunLogLine[]): void {
+    if (!this.finished) this.onLogs?.(lines);
   }
 
   /** The run's result; the first one counts (a replica's end, or the backend's crash notice). */

@@ -18,7 +18,7 @@ import type {
   RunTask,
   ServerMessage,
 } from '../replica-protocol.ts';
-import type { BackendHealth, ReplicaBackend, RunHandle, RunListener } from './replica-backend.ts';
+import type { BackendHealth, DispatchOptions, ReplicaBackend, RunHandle, RunListener } from './replica-backend.ts';
 
 /** How often a replica due for replacement is checked for native calls still running. */
 const NATIVE_IDLE_POLL_MS = 20;
@@ -80,8 +80,9 @@ export class ThreadBackend implements ReplicaBackend {
   /** piscina starts min_replicas threads as the pool is made; each imports the app on its first run. */
   async start(): Promise<void> {}
 
-  run(request: RunRequest, listener: RunListener): RunHandle {
+  run(request: RunRequest, listener: RunListener, options?: DispatchOptions): RunHandle {
     const run: ThreadRun = { request, listener, sent: performance.now(), ended: false, requeues: 0 };
+    if (options?.freshReplica) run.pool = this.freshReplica();
     this.dispatch(run);
     const send = (message: ServerMessage) => {
       if (!run.ended) run.port?.postMessage(message);
@@ -94,7 +95,7 @@ export class ThreadBackend implements ReplicaBackend {
       credit: (n) => send({ type: 'credit', n }),
       replaceReplica: (message) => {
         run.replacedBecause = message;
-        const thread = this.pool.threads.find((t) => t.threadId === run.replica);
+        const thread = (run.pool ?? this.pool).threads.find((t) => t.threadId === run.replica);
         if (thread) this.terminateWhenNativeIdle(thread);
         else endRun(run, { ok: false, error: replaced(message), runTimeMs: 0 });
       },
@@ -112,6 +113,8 @@ export class ThreadBackend implements ReplicaBackend {
         run.listener.started();
       } else if (message.type === 'chunks') {
         run.listener.chunks(message.data);
+      } else if (message.type === 'logs') {
+        run.listener.logs?.(message.lines);
       } else {
         endRun(run, message.result);
       }
@@ -119,7 +122,7 @@ export class ThreadBackend implements ReplicaBackend {
     port1.on('message', onMessage);
     const { runId, projectId, functionName, params, stream } = run.request;
     const task: RunTask = { type: 'run', runId, projectId, functionName, params, stream, port: port2 };
-    this.pool.run(task, { transferList: [port2] }).catch((err: unknown) => {
+    (run.pool ?? this.pool).run(task, { transferList: [port2] }).catch((err: unknown) => {
       // What the replica sent before it died (its `started`, above all) may still be queued behind
       // this rejection: take it now, so a run that began is never mistaken for one that did not.
       for (let queued = receiveMessageOnPort(port1); queued; queued = receiveMessageOnPort(port1)) {
@@ -138,6 +141,16 @@ export class ThreadBackend implements ReplicaBackend {
       const error = run.replacedBecause === undefined ? replicaCrashed(err) : replaced(run.replacedBecause);
       endRun(run, { ok: false, error, runTimeMs: performance.now() - run.sent });
     });
+  }
+
+  /**
+   * An injected cold start: a pool of one replica, started for one run (the app imported anew, as
+   * on a new replica) and destroyed once the run ends; the warm replicas are left as they were.
+   */
+  private freshReplica(): Piscina {
+    const pool = new Piscina({ ...this.pool.options, minThreads: 1, maxThreads: 1, idleTimeout: 0 });
+    pool.on('workerDestroy', (worker: { threadId: number }) => this.nativeCalls.delete(worker.threadId));
+    return pool;
   }
 
   health(): BackendHealth {
@@ -176,12 +189,15 @@ interface ThreadRun {
   aborted?: boolean;
   replacedBecause?: string;
   requeues: number;
+  /** A pool of its own, for an injected cold start; destroyed when the run ends. */
+  pool?: Piscina;
 }
 
 function endRun(run: ThreadRun, result: RunResult): void {
   if (run.ended) return;
   run.ended = true;
   run.port?.close();
+  if (run.pool) void run.pool.destroy();
   run.listener.end(result);
 }
 

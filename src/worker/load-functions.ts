@@ -3,7 +3,7 @@
 
 import { relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { functionSpecOf } from '../index.ts';
+import { functionSpecOf } from '../function-spec.ts';
 import type { ExportInfo, FunctionKind } from '../replica-protocol.ts';
 
 export interface LoadedExport {

@@ -5,8 +5,8 @@ import { performance } from 'node:perf_hooks';
 import type { MessagePort } from 'node:worker_threads';
 import { threadId, workerData } from 'node:worker_threads';
 import { type SerializedError, serializeError } from '../errors.ts';
-import type { FunctionContext } from '../index.ts';
-import { createLogger, type Logger } from '../log.ts';
+import type { FunctionContext } from '../function-spec.ts';
+import type { Logger } from '../log.ts';
 import { nativeCallGauge, replicaClosing } from '../models/native-calls.ts';
 import {
   CHUNK_CREDIT_BATCH,
@@ -21,15 +21,35 @@ import {
   type ServerMessage,
 } from '../replica-protocol.ts';
 import { type LoadedExport, loadFunctions } from './load-functions.ts';
+import { captureConsole, createRunLogger, RunLogSink, withRunLogs } from './run-log-capture.ts';
 import { toSseFrame } from './sse-frame.ts';
 
 const data = workerData as ReplicaData;
 Object.assign(process.env, data.env);
 
-const log: Logger = createLogger({ level: data.logLevel, pretty: data.prettyLogs }, { app: data.appName });
+const log: Logger = createRunLogger({ level: data.logLevel, pretty: data.prettyLogs }, { app: data.appName });
+// What a function prints is kept with its run too (its logs in the runs API).
+captureConsole();
 
 let functions: Promise<Map<string, LoadedExport>> | undefined;
 const appFunctions = () => (functions ??= loadFunctions(data.appDir, data.modules));
+
+/**
+ * min_replicas > 0: before piscina counts this replica ready (it waits for this module to finish
+ * loading), import the app and load and run once each model its `models` export declares, so the
+ * first call finds them warm. A failure is logged; the model then loads on its first call.
+ */
+async function warmUp(): Promise<void> {
+  try {
+    const declared = (await appFunctions()).get('models')?.value;
+    if (declared === undefined) return;
+    const { loadModel, warmUpModels } = await import('../models/index.ts');
+    await warmUpModels(declared, (name) => loadModel(name), log);
+  } catch (err) {
+    log.warn({ err: err instanceof Error ? err.message : String(err) }, 'warm-up did not finish; models load on their first call');
+  }
+}
+if (data.models?.warmUp) await warmUp();
 
 export default async function handle(task: RunTask | InspectTask): Promise<RunResult | InspectResult> {
   if (task.type === 'inspect') return inspect();
@@ -128,9 +148,10 @@ async function run(task: RunTask): Promise<RunResult> {
   post({ type: 'started', replica: threadId, nativeCalls: gaugeNotYetSent() });
 
   const started = performance.now();
+  const logs = new RunLogSink(post);
   let result: RunResult;
   try {
-    const value = await invoke(task, controller.signal, port, gate);
+    const value = await withRunLogs(logs, () => invoke(task, controller.signal, port, gate));
     const runTimeMs = performance.now() - started;
     result = encodeResult(value, runTimeMs);
   } catch (err) {
@@ -138,7 +159,8 @@ async function run(task: RunTask): Promise<RunResult> {
     if (controller.signal.aborted) error.aborted = true;
     result = { ok: false, error, runTimeMs: performance.now() - started };
   }
-  // The result goes on the run's own port, after every chunk, so the server sees them in order.
+  // The result goes on the run's own port, after every chunk and log line, so the server sees them in order.
+  logs.close();
   post({ type: 'end', result });
   port.close();
   return result;

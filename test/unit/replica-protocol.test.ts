@@ -20,12 +20,14 @@ type ByType<M extends { type: string }> = { [T in M['type']]: Extract<M, { type:
 const replicaSamples: ByType<ReplicaMessage> = {
   started: { type: 'started', replica: 7 },
   chunks: { type: 'chunks', data: ['data: {"token":"Hel"}\n\n', { token: 'lo' }, 3, null, ['a', 'b']] },
+  logs: { type: 'logs', lines: [{ at: 1700000000000, stream: 'log', level: 'info', line: 'loading "model"' }] },
   end: { type: 'end', result: { ok: true, json: '{"answer":42}', statusCode: 201, runTimeMs: 12.5 } },
 };
 
 const replicaLines: Record<ReplicaMessage['type'], string> = {
   started: '{"type":"started","replica":7}',
   chunks: '{"type":"chunks","data":["data: {\\"token\\":\\"Hel\\"}\\n\\n",{"token":"lo"},3,null,["a","b"]]}',
+  logs: '{"type":"logs","lines":[{"at":1700000000000,"stream":"log","level":"info","line":"loading \\"model\\""}]}',
   end: '{"type":"end","result":{"ok":true,"json":"{\\"answer\\":42}","statusCode":201,"runTimeMs":12.5}}',
 };
 
@@ -166,6 +168,10 @@ const processReplicaSamples: Record<ProcessReplicaMessage['type'], [ProcessRepli
   end: [
     { type: 'end', runId: 'r1', result: { ok: false, error: { name: 'ValueError', message: 'bad' }, runTimeMs: 1.5 } },
     '{"type":"end","runId":"r1","result":{"ok":false,"error":{"name":"ValueError","message":"bad"},"runTimeMs":1.5}}',
+  ],
+  logs: [
+    { type: 'logs', runId: 'r1', lines: [{ at: 1, stream: 'stdout', level: 'info', line: 'hi' }] },
+    '{"type":"logs","runId":"r1","lines":[{"at":1,"stream":"stdout","level":"info","line":"hi"}]}',
   ],
   log: [
     { type: 'log', runId: 'r1', stream: 'logging', level: 'warning', line: 'low memory' },

@@ -130,6 +130,7 @@ describe('SqliteRunRepository records', () => {
       resultTruncated: false,
       errorJson: null,
       webhookEndpoint: 'http://127.0.0.1:9/hook',
+      fault: null,
     } satisfies StoredRun);
   });
 

@@ -8,7 +8,15 @@
 // Inside: word + position + token-type embeddings, then a few layers of tanh(hW + b) plus the
 // attention-masked mean of the layer, so each token sees its sentence but never the padding (as
 // attention does): a padded sentence gives the same vectors for its real tokens as an unpadded one.
-import { DataType, encodeModel, int64Initializer, type OnnxInitializer, type OnnxNode, randomInitializer } from '../onnx-writer.ts';
+import {
+  DataType,
+  encodeModel,
+  int64Initializer,
+  type OnnxInitializer,
+  type OnnxModel,
+  type OnnxNode,
+  randomInitializer,
+} from '../onnx-writer.ts';
 import { seededRandom } from '../seeded-random.ts';
 
 export interface SentenceEmbedderShape {
@@ -23,6 +31,11 @@ export interface SentenceEmbedderShape {
 export const DEFAULT_EMBEDDER: SentenceEmbedderShape = { vocabSize: 30522, hidden: 32, layers: 2, maxPositions: 512, seed: 7 };
 
 export function buildSentenceEmbedder(shape: SentenceEmbedderShape = DEFAULT_EMBEDDER): Uint8Array {
+  return encodeModel(sentenceEmbedderGraph(shape));
+}
+
+/** The stand-in's graph, before encoding (the float16 variant is made from it). */
+export function sentenceEmbedderGraph(shape: SentenceEmbedderShape = DEFAULT_EMBEDDER): OnnxModel {
   const next = seededRandom(shape.seed);
   const H = shape.hidden;
   const weights = (name: string, dims: number[], scale: number) => randomInitializer(name, dims, scale, next);
@@ -70,7 +83,7 @@ export function buildSentenceEmbedder(shape: SentenceEmbedderShape = DEFAULT_EMB
   }
 
   const tokens = ['batch_size', 'sequence_length'];
-  return encodeModel({
+  return {
     producer: 'cerebrium-local stand-in',
     opset: 17,
     graphName: 'sentence_embedder_stand_in',
@@ -83,5 +96,5 @@ export function buildSentenceEmbedder(shape: SentenceEmbedderShape = DEFAULT_EMB
       { name: 'token_type_ids', type: DataType.INT64, shape: tokens },
     ],
     outputs: [{ name: 'last_hidden_state', type: DataType.FLOAT, shape: [...tokens, H] }],
-  });
+  };
 }

@@ -1,0 +1,69 @@
+// The dashboard's chart of replicas: each app's replica count, busy and queued runs, sampled on a
+// timer into a short ring (the last few minutes), so a page opened now still shows what came before.
+// "Cold starts" are the rises in the replica count between two samples: replicas started.
+import type { AppRegistry } from '../apps/app-registry.ts';
+
+export interface ReplicaSample {
+  /** Epoch ms. */
+  at: number;
+  replicas: number;
+  busy: number;
+  queued: number;
+  /** Replicas started since the previous sample. */
+  coldStarts: number;
+}
+
+export const SAMPLE_EVERY_MS = 2_000;
+/** Five minutes of samples. */
+const KEEP_SAMPLES = 150;
+
+export class ReplicaHistory {
+  private readonly samples = new Map<string, ReplicaSample[]>();
+  private readonly listeners = new Set<(app: string, sample: ReplicaSample) => void>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly registry: AppRegistry) {}
+
+  start(): void {
+    if (this.timer) return;
+    this.sample();
+    // Unref'd: the chart never keeps a stopping server alive.
+    this.timer = setInterval(() => this.sample(), SAMPLE_EVERY_MS).unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Every app's samples, oldest first. */
+  all(): Record<string, ReplicaSample[]> {
+    return Object.fromEntries(this.samples);
+  }
+
+  latest(app: string): ReplicaSample | undefined {
+    return this.samples.get(app)?.at(-1);
+  }
+
+  /** Hears each new sample; returns how to stop. */
+  listen(listener: (app: string, sample: ReplicaSample) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private sample(): void {
+    if (!this.registry.ready) return;
+    const at = Date.now();
+    for (const app of this.registry.list()) {
+      const name = app.config.name;
+      const { replicas, busy, queued } = app.runtime.stats;
+      const ring = this.samples.get(name) ?? [];
+      const before = ring.at(-1)?.replicas ?? replicas;
+      const sample = { at, replicas, busy, queued, coldStarts: Math.max(0, replicas - before) };
+      ring.push(sample);
+      if (ring.length > KEEP_SAMPLES) ring.shift();
+      this.samples.set(name, ring);
+      for (const listener of this.listeners) listener(name, sample);
+    }
+  }
+}
