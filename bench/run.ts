@@ -12,8 +12,9 @@ import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import autocannon from 'autocannon';
-import { benchEmbeddings, benchRealisticEmbeddings, type EmbeddingsBench } from './embeddings.ts';
+import { benchEmbeddings, benchRealisticEmbeddings, type EmbeddingsBench, realisticModelFolder } from './embeddings.ts';
 import { dataDir, freePort, root, rssMb, type Server, startProcess, stopProcess } from './processes.ts';
+import { benchWarmUp } from './warm-up.ts';
 
 const quick = process.argv.includes('--quick');
 const outputs = quick ? { markdown: 'RESULTS-quick.md', json: 'results-quick.json' } : { markdown: 'RESULTS.md', json: 'results.json' };
@@ -576,7 +577,7 @@ function writeResults(info: Record<string, string | number>): void {
 
 const info = machine();
 console.log(`bench: ${JSON.stringify(info)}`);
-// `--only=sync,cold,embed,embed-minilm,stall,python,python-cold,custom` runs some parts (while developing); RESULTS.md is only written by a full run.
+// `--only=sync,cold,embed,embed-minilm,warm-up,stall,python,python-cold,custom` runs some parts (while developing); RESULTS.md is only written by a full run.
 const only = process.argv
   .find((a) => a.startsWith('--only='))
   ?.slice('--only='.length)
@@ -588,6 +589,7 @@ const embeddingsBench: EmbeddingsBench = { reps: REPS, seconds: LOAD_SECONDS, lo
 if (wanted('embed')) await benchEmbeddings(embeddingsBench);
 // The MiniLM-shaped model costs minutes to generate and seconds per call: full runs only (or --only=embed-minilm).
 if ((!quick && !only) || only?.includes('embed-minilm')) await benchRealisticEmbeddings(embeddingsBench);
+if (wanted('warm-up')) await benchWarmUp({ reps: REPS, addRow }, await realisticModelFolder());
 if (wanted('stall')) await benchHealthUnderBigResults();
 if (wanted('python') || wanted('python-cold') || wanted('custom')) {
   const python = pythonExecutable();

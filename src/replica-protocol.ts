@@ -37,6 +37,16 @@ export interface ReplicaModelSettings {
   warmUp?: boolean;
 }
 
+/**
+ * A thread replica that warms up (ReplicaData.models.warmUp) says so on its parentPort once its
+ * declared models have loaded and run (or failed to, which it logs): the app counts as started,
+ * and /ready as ready, once min_replicas replicas have.
+ */
+export interface ReplicaWarmedMessage {
+  type: 'warmed';
+  replica: number;
+}
+
 export type FunctionKind = 'function' | 'generator' | 'async-generator';
 
 /** How a chunk of a generator is sent: framed as SSE by the replica, or as the raw value. */

@@ -16,7 +16,7 @@ import { closeServer } from './http/close-server.ts';
 import { authModeOf } from './http/local-api-routes.ts';
 import { buildServer } from './http/server.ts';
 import { createLogger, type Logger, wantsPrettyLogs } from './log.ts';
-import { PostgresDeployment } from './runs/postgres-deployment.ts';
+import type { PostgresDeployment } from './runs/postgres-deployment.ts';
 import { recoverInterruptedRuns } from './runs/recover-interrupted.ts';
 import type { Run } from './runs/run.ts';
 import { RunMetrics } from './runs/run-metrics.ts';
@@ -194,6 +194,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     streamStallMs: options.streamStallMs ?? DEFAULTS.streamStallMs,
     auth: auth.auth,
     faults: faults.injector && options.allowFaults ? { injector: faults.injector, projectId: options.projectId } : undefined,
+    faultInjector: faults.injector,
     dashboard:
       options.dashboard === false
         ? undefined
@@ -264,7 +265,9 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
 }
 
 /** --database-url: this server joins the deployment on that database (migrations applied at start). */
-function openDeployment(options: ServeOptions, databaseUrl: string, log: Logger): Promise<PostgresDeployment> {
+async function openDeployment(options: ServeOptions, databaseUrl: string, log: Logger): Promise<PostgresDeployment> {
+  // Imported only here: a server on SQLite (the default) never loads pg and the Postgres store.
+  const { PostgresDeployment } = await import('./runs/postgres-deployment.ts');
   return PostgresDeployment.open({
     databaseUrl,
     leaseMs: options.runLeaseMs ?? DEFAULTS.runLeaseMs,

@@ -38,7 +38,8 @@ const callAsync = async (server: ChildServer, app: string, fn: string, body: unk
   return ((await res.json()) as { run_id: string }).run_id;
 };
 
-describe('restarts', () => {
+// Each test starts two server processes, which a busy machine can take several seconds each to bring up.
+describe('restarts', { timeout: 60_000 }, () => {
   it('after kill -9, runs that were running or waiting show as failed, and finished runs are kept', async () => {
     const dir = tempDataDir();
     dirs.push(dir);

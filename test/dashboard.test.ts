@@ -45,7 +45,8 @@ describe.skipIf(!hasChromium)('the dashboard in a real Chromium', () => {
   beforeAll(async () => {
     profile = mkdtempSync(join(tmpdir(), 'dashboard-chromium-'));
     [server, locked, browser] = await Promise.all([
-      startTestServer([fixture('logs-app')]),
+      // --allow-faults, so the settings show fault injection (the calls here send no fault header).
+      startTestServer([fixture('logs-app')], { allowFaults: true }),
       startTestServer([fixture('logs-app')], { auth: { jwtSecret: SECRET } }),
       chromium.launchPersistentContext(profile, {
         executablePath: CHROMIUM,
@@ -71,11 +72,20 @@ describe.skipIf(!hasChromium)('the dashboard in a real Chromium', () => {
     if (profile) rmSync(profile, { recursive: true, force: true });
   });
 
-  it('loads the page with its apps, functions and settings, and no console error', async () => {
+  it('loads the page with its apps, functions and settings (faults included), and no console error', async () => {
+    // A rule for an app that does not exist: shown in the settings, given to no call.
+    const rules = { rules: [{ app: 'nobody', fault: 'status=503' }] };
+    await fetch(`${server.url}/_local/faults`, {
+      method: 'PUT',
+      body: JSON.stringify(rules),
+      headers: { 'content-type': 'application/json' },
+    });
     const page = await open(`${server.url}/`);
     await page.waitForSelector('[data-testid="app-logs"]');
     await page.waitForSelector('[data-testid="settings"]');
     expect(await page.textContent('[data-testid="settings"]')).toContain('p-test');
+    expect(await page.textContent('[data-testid="settings-faults"]')).toMatch(/header allowed.*nobody\/\*: status=503/);
+    await fetch(`${server.url}/_local/faults`, { method: 'DELETE' });
     const options = await page.locator('[data-testid="try-function"] option').allTextContents();
     expect(options).toEqual(['chatty', 'flood', 'story (generator)', 'ticker']);
     await page.waitForSelector('[data-testid="replicas"] .uplot');

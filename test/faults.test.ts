@@ -4,6 +4,7 @@ import { request as httpRequest } from 'node:http';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiRun } from '../src/http/runs-routes.ts';
 import { getRun, pollRun, sleep, startReceiver, type WebhookReceiver } from './async-support.ts';
+import { readToEnd } from './helpers/read-to-end.ts';
 import { fixture, startTestServer, type TestServer } from './helpers/test-server.ts';
 
 const FAULTY = fixture('faults-app');
@@ -37,20 +38,10 @@ async function runs(): Promise<ApiRun[]> {
   return ((await res.json()) as { items: ApiRun[] }).items;
 }
 
-/** Reads an SSE answer to its end: the text received, and whether the body ended in an error (a cut). */
-async function readStream(res: Response): Promise<{ text: string; cut: boolean }> {
-  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
-  const decoder = new TextDecoder();
-  let text = '';
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) return { text, cut: false };
-      text += decoder.decode(value, { stream: true });
-    }
-  } catch {
-    return { text, cut: true };
-  }
+/** The app's replica starts, as cerebrium_local_replica_starts_total shows them. */
+async function replicaStarts(): Promise<number> {
+  const text = await (await fetch(`${server.url}/metrics`)).text();
+  return Number(/cerebrium_local_replica_starts_total\{app="faulty"\} (\d+)/.exec(text)?.[1]);
 }
 
 const dataEvents = (text: string) => text.split('\n\n').filter((frame) => frame.startsWith('data:'));
@@ -115,6 +106,7 @@ describe('latency=DURATION', () => {
 describe('cold', () => {
   it('runs the call on a replica started for it, which imports the app anew, and leaves the warm one in place', async () => {
     const warm = (await (await server.post(call('whoami'), {})).json()) as { result: { replica: string } };
+    const startsBefore = await replicaStarts();
 
     const started = Date.now();
     const res = await withFault('whoami', 'cold');
@@ -125,6 +117,8 @@ describe('cold', () => {
     // The fixture takes 300 ms to import: a cold start pays it, as on a new replica.
     expect(elapsed).toBeGreaterThanOrEqual(300);
     expect((await pollRun(server.url, 'faulty', cold.run_id)).fault).toBe('cold');
+    // The thread started for it is counted as a replica start, as the dashboard's cold starts show.
+    expect(await replicaStarts()).toBe(startsBefore + 1);
 
     const after = (await (await server.post(call('whoami'), {})).json()) as { result: { replica: string } };
     expect(after.result.replica).toBe(warm.result.replica);
@@ -137,7 +131,7 @@ describe('drop-after=N', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
     const runId = res.headers.get('x-request-id') as string;
-    const { text, cut } = await readStream(res);
+    const { text, cut } = await readToEnd(res);
     expect(dataEvents(text)).toEqual(['data: event 0', 'data: event 1']);
     expect(cut).toBe(true);
     expect(text).not.toContain('event: error');
@@ -148,14 +142,14 @@ describe('drop-after=N', () => {
   it('cuts a stream at once with drop-after=0, after its headers', async () => {
     const res = await withFault('count', 'drop-after=0', { n: 3 }, { accept: 'text/event-stream' });
     expect(res.status).toBe(200);
-    const { text, cut } = await readStream(res);
+    const { text, cut } = await readToEnd(res);
     expect(dataEvents(text)).toEqual([]);
     expect(cut).toBe(true);
   });
 
   it('leaves a stream alone that ends before N events', async () => {
     const res = await withFault('count', 'drop-after=10', { n: 3 }, { accept: 'text/event-stream' });
-    const { text, cut } = await readStream(res);
+    const { text, cut } = await readToEnd(res);
     expect(dataEvents(text)).toHaveLength(3);
     expect(cut).toBe(false);
   });

@@ -7,8 +7,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CommandIo } from '../src/cli/command-args.ts';
 import { parityCommand } from '../src/cli/parity-command.ts';
-import { type CommandIo, recordCommand } from '../src/cli/record-command.ts';
+import { recordCommand } from '../src/cli/record-command.ts';
 import { tempDir } from './auth-support.ts';
 import { fixture, startTestServer, type TestServer } from './helpers/test-server.ts';
 

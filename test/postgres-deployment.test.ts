@@ -46,7 +46,8 @@ let db: pg.Pool;
 async function join(apps: string[]): Promise<ChildServer> {
   const dir = tempDataDir();
   dirs.push(dir);
-  const server = await spawnServer(apps, dir.path, ['--database-url', databaseUrl, '--run-lease-ms', String(LEASE_MS)]);
+  const args = ['--database-url', databaseUrl, '--run-lease-ms', String(LEASE_MS), '--allow-faults'];
+  const server = await spawnServer(apps, dir.path, args);
   children.push(server);
   return server;
 }
@@ -68,8 +69,12 @@ afterAll(async () => {
   for (const d of dirs) d.remove();
 }, 30_000);
 
-const post = (server: ChildServer, path: string, body: unknown = {}) =>
-  fetch(`${server.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+const post = (server: ChildServer, path: string, body: unknown = {}, headers: Record<string, string> = {}) =>
+  fetch(`${server.url}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  });
 
 async function callAsync(server: ChildServer, app: string, fn: string, body: unknown, query = ''): Promise<string> {
   const res = await post(server, `/v4/${PROJECT}/${app}/${fn}?async=true${query}`, body);
@@ -135,6 +140,80 @@ describe.skipIf(skipReason !== '')('several servers on one Postgres', () => {
     const { rows } = await db.query<{ owner: string }>('SELECT DISTINCT owner FROM runs WHERE id = ANY($1)', [ids]);
     expect(rows).toHaveLength(2);
   }, 30_000);
+
+  it("carry a queued run's injected faults to the server that runs it: latency= delays it, webhook=drop sends nothing, status= answers the call", async () => {
+    const receiver = await startReceiver();
+    try {
+      const hook = `&webhookEndpoint=${encodeURIComponent(receiver.url)}`;
+      const fault = { 'x-cerebrium-local-fault': 'latency=300ms;webhook=drop' };
+      const queued = await post(a, `/v4/${PROJECT}/async/echo?async=true${hook}`, { faulty: true }, fault);
+      expect(queued.status).toBe(202);
+      const { run_id: id } = (await queued.json()) as { run_id: string };
+      const run = await pollRun(b.url, 'async', id);
+      expect(run).toMatchObject({ status: 'success', fault: 'latency=300ms;webhook=drop', result: { echo: { faulty: true } } });
+      expect(Date.parse(run.completedAt ?? '') - Date.parse(run.createdAt)).toBeGreaterThanOrEqual(300);
+      // A delivery would have begun as the run ended.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(receiver.received).toHaveLength(0);
+
+      const refused = await post(a, `/v4/${PROJECT}/async/echo?async=true`, {}, { 'x-cerebrium-local-fault': 'status=503' });
+      expect(refused.status).toBe(503);
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it('send the webhook of a run cancelled while still in the shared queue once, from the server whose cancel took it', async () => {
+    const receiver = await startReceiver();
+    try {
+      // Queued for an app no server serves, so it stays in the queue until cancelled.
+      const id = `queued-${Date.now()}`;
+      await db.query(
+        `INSERT INTO runs (id, project_id, app_name, function_name, async, method, status, created_at, params, webhook_endpoint,
+           webhook_secret)
+         VALUES ($1, $2, 'unserved', 'fn', TRUE, 'POST', 'pending', $3, '{}', $4, 'shh')`,
+        [id, PROJECT, Date.now(), receiver.url],
+      );
+      const cancels = await Promise.all([a, b].map((server) => post(server, `${runsPath('unserved')}/${id}/cancel`)));
+      expect(cancels.map((res) => res.status).sort()).toEqual([200, 409]);
+
+      const [delivery] = await receiver.waitFor(1);
+      expect(delivery.headers['x-request-id']).toBe(id);
+      expect(delivery.headers['x-cerebrium-webhook-signature']).toBeTruthy();
+      expect(JSON.parse(delivery.body)).toMatchObject({ run_id: id, error: { code: 'run_cancelled' } });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(receiver.received).toHaveLength(1);
+      const { rows } = await db.query<{ status: string; webhook_secret: string | null }>(
+        'SELECT status, webhook_secret FROM runs WHERE id = $1',
+        [id],
+      );
+      expect(rows[0]).toEqual({ status: 'cancelled', webhook_secret: null });
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it('stop a run on the server executing it once another server holds it, and say so in its log', async () => {
+    const call = post(a, `/v4/${PROJECT}/async/untilCancelled`, { fenced: true });
+    const run = await until('the run to be stored as running', async () =>
+      (await listRuns(b, 'async')).find((r) => r.functionName === 'untilCancelled' && r.status === 'running'),
+    );
+    // As when A paused past its lease and another server re-queued the run and took it.
+    await db.query(`UPDATE runs SET owner = 'another-server' WHERE id = $1`, [run.id]);
+
+    const answer = await call;
+    expect(answer.status).toBe(500);
+    expect(((await answer.json()) as { error: { code: string } }).error.code).toBe('run_cancelled');
+    const warning = await until("the warning in A's log", async () =>
+      a
+        .output()
+        .split('\n')
+        .find((line) => line.includes('no longer held by this server')),
+    );
+    expect(warning).toContain(run.id);
+    // A's end is not written over the new holder's run (which, unrenewed, another server fails later).
+    expect((await getRun(b.url, 'async', run.id)).status).not.toBe('cancelled');
+  });
 
   it('run 200 async runs sent to both servers each exactly once, send each webhook once, and account for every one', async () => {
     const receiver = await startReceiver();

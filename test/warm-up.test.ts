@@ -26,6 +26,14 @@ describe('warm-up of declared models', () => {
     await server?.close();
   });
 
+  it('counts the app as started, and /ready as ready, only once its replica has warmed up', async () => {
+    // startTestServer waited for `loaded`: by then the replica has loaded and run its model.
+    const res = await fetch(`${server.url}/ready`);
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { apps: Record<string, { models?: unknown[] }> };
+    expect(body.apps['warm-up'].models).toHaveLength(1);
+  });
+
   it('creates the session and runs it once before the first call, so that call creates none', async () => {
     const res = await server.post('/v4/p-test/warm-up/first', {});
     expect(res.status).toBe(200);

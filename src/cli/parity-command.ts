@@ -1,11 +1,10 @@
 // `cerebrium-local parity`: replays golden files (made by `record`) against this emulator and
 // prints what differs per request; exits 1 when anything does.
-import { parseArgs } from 'node:util';
 import { DEFAULTS } from '../defaults.ts';
 import { differences } from '../parity/compare.ts';
 import { exchange, type ParityTarget } from '../parity/exchange.ts';
 import { readGolden } from '../parity/golden.ts';
-import { type CommandIo, processIo } from './record-command.ts';
+import { type CommandArgs, type CommandIo, parseCommandArgs, processIo } from './command-args.ts';
 
 export const PARITY_USAGE = `Usage: cerebrium-local parity GOLDEN_DIR [options]
 
@@ -22,30 +21,9 @@ Options:
 `;
 
 export async function parityCommand(argv: string[], io: CommandIo = processIo): Promise<number> {
-  let values: Record<string, string | boolean | undefined>;
-  let dir: string | undefined;
-  try {
-    const parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        'base-url': { type: 'string' },
-        token: { type: 'string' },
-        project: { type: 'string' },
-        app: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-    values = parsed.values;
-    dir = parsed.positionals[0];
-  } catch (err) {
-    io.err(`${err instanceof Error ? err.message : String(err)}\n\n${PARITY_USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    io.out(PARITY_USAGE);
-    return 0;
-  }
+  const args = parseCommandArgs(argv, ['base-url', 'token', 'project', 'app'], PARITY_USAGE, io);
+  if (typeof args === 'number') return args;
+  const { values, positional: dir } = args;
   if (dir === undefined) {
     io.err(`parity needs GOLDEN_DIR\n\n${PARITY_USAGE}`);
     return 2;
@@ -58,14 +36,13 @@ export async function parityCommand(argv: string[], io: CommandIo = processIo): 
   }
 }
 
-async function replay(dir: string, values: Record<string, string | boolean | undefined>, io: CommandIo): Promise<number> {
+async function replay(dir: string, values: CommandArgs['values'], io: CommandIo): Promise<number> {
   const { manifest, files } = await readGolden(dir);
-  const str = (v: string | boolean | undefined) => (typeof v === 'string' ? v : undefined);
   const target: ParityTarget = {
-    baseUrl: str(values['base-url']) ?? `http://${DEFAULTS.host}:${DEFAULTS.port}`,
-    project: str(values.project) ?? manifest.project,
-    app: str(values.app) ?? manifest.app,
-    token: str(values.token),
+    baseUrl: values['base-url'] ?? `http://${DEFAULTS.host}:${DEFAULTS.port}`,
+    project: values.project ?? manifest.project,
+    app: values.app ?? manifest.app,
+    token: values.token,
   };
   let differing = 0;
   for (const { request, response } of files) {

@@ -1,10 +1,10 @@
 // `cerebrium-local record`: sends each request of a JSONL file to a deployment (the real one, or
 // anything standing in for it) and writes what it answered as golden files for `parity`.
 import { basename, dirname, extname, join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { exchange, type ParityTarget } from '../parity/exchange.ts';
 import { type GoldenFile, writeGolden } from '../parity/golden.ts';
 import { readRequestFile } from '../parity/request-file.ts';
+import { type CommandIo, parseCommandArgs, processIo } from './command-args.ts';
 
 export const RECORD_USAGE = `Usage: cerebrium-local record --base-url URL --app APP [options] FILE.jsonl
 
@@ -24,54 +24,21 @@ Options:
   -h, --help           show this text
 `;
 
-export interface CommandIo {
-  out(line: string): void;
-  err(line: string): void;
-}
-
-export const processIo: CommandIo = {
-  out: (line) => process.stdout.write(`${line}\n`),
-  err: (line) => process.stderr.write(`${line}\n`),
-};
-
 export async function recordCommand(argv: string[], io: CommandIo = processIo): Promise<number> {
-  let values: Record<string, string | boolean | undefined>;
-  let file: string | undefined;
-  try {
-    const parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        'base-url': { type: 'string' },
-        token: { type: 'string' },
-        app: { type: 'string' },
-        project: { type: 'string' },
-        'runs-base-url': { type: 'string' },
-        out: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-    values = parsed.values;
-    file = parsed.positionals[0];
-  } catch (err) {
-    io.err(`${err instanceof Error ? err.message : String(err)}\n\n${RECORD_USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    io.out(RECORD_USAGE);
-    return 0;
-  }
+  const args = parseCommandArgs(argv, ['base-url', 'token', 'app', 'project', 'runs-base-url', 'out'], RECORD_USAGE, io);
+  if (typeof args === 'number') return args;
+  const { values, positional: file } = args;
   const baseUrl = values['base-url'];
   const app = values.app;
-  const token = typeof values.token === 'string' ? values.token : undefined;
-  const project = typeof values.project === 'string' ? values.project : projectOfToken(token);
-  if (typeof baseUrl !== 'string' || typeof app !== 'string' || file === undefined || project === undefined) {
+  const token = values.token;
+  const project = values.project ?? projectOfToken(token);
+  if (baseUrl === undefined || app === undefined || file === undefined || project === undefined) {
     io.err(`record needs --base-url, --app, a project (--project or a token with a projectId claim) and FILE.jsonl\n\n${RECORD_USAGE}`);
     return 2;
   }
-  const out = typeof values.out === 'string' ? values.out : join(dirname(file), `${basename(file, extname(file))}.golden`);
+  const out = values.out ?? join(dirname(file), `${basename(file, extname(file))}.golden`);
   const target: ParityTarget = { baseUrl, project, app, token };
-  if (typeof values['runs-base-url'] === 'string') target.runsBaseUrl = values['runs-base-url'];
+  if (values['runs-base-url'] !== undefined) target.runsBaseUrl = values['runs-base-url'];
   try {
     return await record(file, out, target, io);
   } catch (err) {

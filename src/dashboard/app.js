@@ -33,11 +33,20 @@ function TokenForm({ onToken, refused }) {
   </form>`;
 }
 
+/** Fault injection as the settings line says it: off, or whether the header is honoured and each rule in force. */
+function faultsText(faults) {
+  if (!faults) return 'off';
+  const header = faults.allowHeader ? 'header allowed (--allow-faults)' : 'header ignored';
+  const rules = faults.rules.map((r) => `${r.app}/${r.function}${r.probability < 1 ? ` p=${r.probability}` : ''}: ${r.fault}`);
+  return [header, rules.length === 0 ? 'no rules' : `rules (seed ${faults.seed}): ${rules.join('; ')}`].join(', ');
+}
+
 function Settings({ settings, onForget }) {
   return html`<section class="settings" data-testid="settings">
     <span><b>project</b> ${settings.projectId}</span>
     <span><b>auth</b> ${settings.authMode}</span>
     <span><b>data dir</b> ${settings.dataDir ?? '(in memory)'}</span>
+    <span data-testid="settings-faults"><b>faults</b> ${faultsText(settings.faults)}</span>
     ${token.get() ? html`<button class="link" onClick=${onForget}>forget token</button>` : null}
   </section>`;
 }

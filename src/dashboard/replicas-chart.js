@@ -64,7 +64,7 @@ export function ReplicasPanel({ app, subscribe }) {
       <span><b data-testid="replica-count">${now?.replicas ?? 0}</b> replicas</span>
       <span><b>${now?.busy ?? 0}</b> busy</span>
       <span><b>${now?.queued ?? 0}</b> queued</span>
-      <span title="replicas started while sampled (the last few minutes)"><b>${coldStarts}</b> cold starts</span>
+      <span title="replicas started (threads created, processes spawned) in the last few minutes"><b data-testid="cold-starts">${coldStarts}</b> cold starts</span>
     </div>
     <div ref=${box} class="chart"></div>
   </div>`;

@@ -119,6 +119,13 @@ export function mergePlans(first: FaultPlan | undefined, second: FaultPlan | und
   return withText({ ...b, ...a, ...(webhook ? { webhook } : {}) });
 }
 
+/** `plan` less its webhook faults (where there is no webhook to fault); undefined when nothing else is left. */
+export function withoutWebhook(plan: FaultPlan): FaultPlan | undefined {
+  if (!plan.webhook) return plan;
+  const { text: _text, webhook: _webhook, ...rest } = plan;
+  return Object.keys(rest).length === 0 ? undefined : withText(rest);
+}
+
 /** The canonical spelling, in a fixed order, so the same fault always reads the same. */
 function withText(plan: Directives): FaultPlan {
   const parts: string[] = [];

@@ -4,7 +4,7 @@
 // allowed, `active` is false and a call costs one boolean check.
 import { Counter, type Registry } from 'prom-client';
 import { CerebriumLocalError } from '../errors.ts';
-import { type FaultPlan, FaultSyntaxError, kindsOf, mergePlans, parseDirectives } from './directives.ts';
+import { type FaultPlan, FaultSyntaxError, kindsOf, mergePlans, parseDirectives, withoutWebhook } from './directives.ts';
 import { describeRule, type FaultRule, type FaultRuleSet } from './fault-rules.ts';
 import { SeededSampler } from './seeded-sampler.ts';
 
@@ -70,7 +70,30 @@ export class FaultInjector {
    * is a 400 invalid_fault: a test that meant to provoke a fault must not silently get none.
    */
   planFor(app: string, fn: string, header: string | undefined): FaultPlan | undefined {
-    let plan = this.allowHeader && header !== undefined ? parseHeader(header) : undefined;
+    return this.withRules(app, fn, this.allowHeader && header !== undefined ? parseHeader(header) : undefined);
+  }
+
+  /**
+   * The faults for one request forwarded to a custom runtime, its path matched as the function:
+   * as planFor, less webhook=, which has nothing to act on there (such a request is never async,
+   * so it has no webhook). Asked for in the header it is a 400 invalid_fault, so a test that meant
+   * it learns at once; from a rule meant for function apps too, it is left out.
+   */
+  planForForwarded(app: string, path: string, header: string | undefined): FaultPlan | undefined {
+    const fromHeader = this.allowHeader && header !== undefined ? parseHeader(header) : undefined;
+    if (fromHeader?.webhook) {
+      throw new CerebriumLocalError(
+        'invalid_fault',
+        `${FAULT_HEADER}: webhook= does not apply to a custom runtime, whose requests are never async and have no webhook`,
+      );
+    }
+    const plan = this.withRules(app, path, fromHeader);
+    return plan && withoutWebhook(plan);
+  }
+
+  /** `plan` with what the rules that match and fire add to it. */
+  private withRules(app: string, fn: string, fromHeader: FaultPlan | undefined): FaultPlan | undefined {
+    let plan = fromHeader;
     for (const rule of this.rules) {
       if (rule.matches(app, fn) && this.sampler.fires(rule.probability)) plan = mergePlans(plan, rule.plan);
     }

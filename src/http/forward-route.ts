@@ -4,7 +4,9 @@
 // included. WebSocket upgrades are opened to the replica first, then accepted and piped both ways.
 // An onRequest hook on the root does it, after the auth hook, so the function routes and OpenAI
 // routes forward too for such an app; the catch-all routes here make every path under an app
-// routed (so auth applies) and answer 404 / 405 for function apps.
+// routed (so auth applies) and answer 404 / 405 for function apps. Injected faults (the
+// x-cerebrium-local-fault header, the rules) apply as to functions: status=, latency= and cold in
+// the run service and runtime, reset and drop-after (an event stream) here; webhook= does not apply.
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import websocket from '@fastify/websocket';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -14,6 +16,8 @@ import type { Run } from '../runs/run.ts';
 import { runError } from '../runs/run-outcome.ts';
 import type { ForwardCall, RunService } from '../runs/run-service.ts';
 import { endToEndHeaders, type ForwardedRequest, type UpstreamResponse } from '../runtime/forwarding.ts';
+import { cutEventStreamAfter, isEventStream } from './event-stream-cut.ts';
+import { faultHeader, resetConnection } from './fault-reply.ts';
 import { cancelWhenCallerLeaves } from './run-reply.ts';
 import { watchForStall } from './stall-watch.ts';
 import { pipeWebSockets } from './websocket-pipe.ts';
@@ -52,7 +56,9 @@ export function registerForwarding(server: FastifyInstance, options: ForwardingO
   server.addHook('onRequest', async (request, reply) => {
     const { projectId, appName } = request.params as AppPath;
     if (projectId === undefined || appName === undefined || !request.url.startsWith('/v4/') || !options.isCustom(appName)) return;
-    const call = { projectId, appName, ...pathOnReplica(request.url) };
+    const call: Omit<ForwardCall, 'forward'> = { projectId, appName, ...pathOnReplica(request.url) };
+    const fault = options.runs.forwardFaultsFor(appName, call.path, faultHeader(request.headers));
+    if (fault) call.fault = fault;
     if (isUpgrade(request.raw)) {
       await openUpstream(request, options, call);
       return; // the route's wsHandler accepts the upgrade and pipes it
@@ -99,11 +105,25 @@ async function forwardHttp(request: FastifyRequest, reply: FastifyReply, options
   cancelWhenCallerLeaves(reply, run);
   const response = await firstOf(answered, settled);
   if (response?.kind !== 'http') throw failed(run, options);
-  reply.code(response.statusCode).headers(endToEndHeaders(response.headers));
+  if (call.fault?.reset) {
+    // The replica answered and the caller never hears it: its body is read to the end, then the connection goes.
+    response.body.resume();
+    await settled;
+    return resetConnection(reply);
+  }
   watchForStall(reply.raw, options.stallMs, () => {
     run.requestCancel(`The client read nothing of the answer for ${options.stallMs} ms (--stream-stall-ms)`);
     reply.raw.destroy();
   });
+  const headers = endToEndHeaders(response.headers);
+  const dropAfter = call.fault?.dropAfter;
+  if (dropAfter !== undefined && isEventStream(response.headers)) {
+    const answer = { statusCode: response.statusCode, headers, body: response.body };
+    return cutEventStreamAfter(reply, answer, dropAfter, () =>
+      run.requestCancel(`The stream was cut by an injected fault (${call.fault?.text})`),
+    );
+  }
+  reply.code(response.statusCode).headers(headers);
   return reply.send(response.body);
 }
 

@@ -1,5 +1,5 @@
 // What the dashboard reads that the Cerebrium-shaped API has no place for, under /_local/:
-//   GET /_local/settings  → the server's project, auth mode and data dir
+//   GET /_local/settings  → the server's project, auth mode, data dir and fault injection (null when off)
 //   GET /_local/apps      → each app with its functions (kind, params schema) and replica numbers
 //   GET /_local/replicas  → each app's replica samples over the last minutes
 //   GET /_local/projects/:p/apps/:p-:app/runs/:id/params → the params a run was called with
@@ -10,6 +10,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AppRegistry, type LoadedApp } from '../apps/app-registry.ts';
 import type { AppAuth } from '../auth/auth-hook.ts';
 import type { AuthOptions } from '../auth/setup-auth.ts';
+import type { FaultInjector } from '../faults/fault-injector.ts';
 import type { Run } from '../runs/run.ts';
 import { runError } from '../runs/run-outcome.ts';
 import type { RunService } from '../runs/run-service.ts';
@@ -42,6 +43,8 @@ export interface LocalApiDeps {
   history: ReplicaHistory;
   settings: DashboardSettings;
   heartbeatMs: number;
+  /** Fault injection, when on (--allow-faults or --faults): the settings show it, read live (PUT /_local/faults changes it). */
+  faults?: FaultInjector;
 }
 
 /** A run as the event stream shows it: the runs API's list fields, and its app. */
@@ -95,7 +98,8 @@ export function registerLocalApi(server: FastifyInstance, deps: LocalApiDeps): v
       });
     }
 
-    scope.get('/_local/settings', async () => settings);
+    // A server that fails calls on purpose says so where its operator looks.
+    scope.get('/_local/settings', async () => ({ ...settings, faults: deps.faults?.describe() ?? null }));
 
     scope.get('/_local/apps', async (request) => {
       const visible = await visibility(request);

@@ -8,6 +8,7 @@ import { type ChatCompletion, type ChatCompletionRequest, estimateUsage, message
 import type { Run } from '../runs/run.ts';
 import { runError } from '../runs/run-outcome.ts';
 import type { RunService } from '../runs/run-service.ts';
+import { resetWhenSettled } from './fault-reply.ts';
 import { ChatChunkReader, type ChunkDefaults, completionAsChunks, isJsonObject, SSE_DONE, sseData } from './openai-chat-chunks.ts';
 import { openAiErrorFrame } from './openai-errors.ts';
 import { acceptAsync, startForCaller } from './run-reply.ts';
@@ -27,6 +28,7 @@ export function registerChatRoute(scope: FastifyInstance, { runs, sse }: OpenAiR
     // A generator's chunks come unframed ('raw') whether or not the caller streams: read here one
     // by one, they are either passed on or assembled, with no guessing at joined strings.
     const started = startForCaller(reply, runs, runRequest, (fn) => (fn.kind === 'function' ? false : 'raw'));
+    if (runRequest.fault?.reset) return resetWhenSettled(reply, started);
     const { run } = started;
     const body = run.params as Partial<ChatCompletionRequest>;
     const streaming = body.stream === true;

@@ -7,6 +7,7 @@ import { CerebriumLocalError } from '../errors.ts';
 import { type EmbeddingsResponse, embeddingTokens } from '../openai.ts';
 import type { Run } from '../runs/run.ts';
 import { runError } from '../runs/run-outcome.ts';
+import { resetWhenSettled } from './fault-reply.ts';
 import type { OpenAiRouteOptions } from './openai-chat.ts';
 import { isJsonObject } from './openai-chat-chunks.ts';
 import { acceptAsync, startForCaller } from './run-reply.ts';
@@ -22,7 +23,9 @@ export function registerEmbeddingsRoutes(scope: FastifyInstance, { runs, sse }: 
       const { request: runRequest, async } = await parseRunRequest(request, runs);
       if (async) return acceptAsync(reply, runs, runRequest);
 
-      const { run, settled } = startForCaller(reply, runs, runRequest);
+      const started = startForCaller(reply, runs, runRequest);
+      if (runRequest.fault?.reset) return resetWhenSettled(reply, started);
+      const { run, settled } = started;
       await settled;
       if (run.status !== 'success') throw runError(run, sse.exposeStack);
       const body = embeddingsBody(run, format);

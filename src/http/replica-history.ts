@@ -1,6 +1,8 @@
 // The dashboard's chart of replicas: each app's replica count, busy and queued runs, sampled on a
 // timer into a short ring (the last few minutes), so a page opened now still shows what came before.
-// "Cold starts" are the rises in the replica count between two samples: replicas started.
+// Cold starts are the replicas each app's backend really started between two samples (threads
+// created, processes spawned, injected cold starts included), not rises in the count: a replica
+// replaced between two samples, or one that came and went, is still a start.
 import type { AppRegistry } from '../apps/app-registry.ts';
 
 export interface ReplicaSample {
@@ -11,6 +13,8 @@ export interface ReplicaSample {
   queued: number;
   /** Replicas started since the previous sample. */
   coldStarts: number;
+  /** Replicas started since the app's runtime was made (the counter the samples are read from). */
+  replicaStarts: number;
 }
 
 export const SAMPLE_EVERY_MS = 2_000;
@@ -56,10 +60,12 @@ export class ReplicaHistory {
     const at = Date.now();
     for (const app of this.registry.list()) {
       const name = app.config.name;
-      const { replicas, busy, queued } = app.runtime.stats;
+      const { replicas, busy, queued, replicaStarts } = app.runtime.stats;
       const ring = this.samples.get(name) ?? [];
-      const before = ring.at(-1)?.replicas ?? replicas;
-      const sample = { at, replicas, busy, queued, coldStarts: Math.max(0, replicas - before) };
+      // The first sample counts the starts before it (the warm replicas); a reloaded app's counter restarts at 0.
+      const before = ring.at(-1)?.replicaStarts ?? 0;
+      const coldStarts = replicaStarts >= before ? replicaStarts - before : replicaStarts;
+      const sample = { at, replicas, busy, queued, coldStarts, replicaStarts };
       ring.push(sample);
       if (ring.length > KEEP_SAMPLES) ring.shift();
       this.samples.set(name, ring);

@@ -43,6 +43,8 @@ export interface ServerOptions {
   auth?: AppAuth;
   /** --allow-faults: serve GET/PUT/DELETE /_local/faults for this injector (tokens for `projectId`). */
   faults?: { injector: FaultInjector; projectId: string };
+  /** Fault injection when on at all (--allow-faults or --faults FILE): shown in the dashboard's settings. */
+  faultInjector?: FaultInjector;
   /** Serve the dashboard at / (and its /_local API) with these settings shown; off when absent (--no-dashboard). */
   dashboard?: DashboardSettings;
 }
@@ -93,6 +95,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
       history,
       settings: options.dashboard,
       heartbeatMs: options.sseHeartbeatMs,
+      faults: options.faultInjector,
     });
   }
   return server;

@@ -2,6 +2,7 @@
 // async runs. One server (the default) runs each at once, here, after its record is committed
 // (LocalAsyncQueue). A deployment on Postgres queues it in the database, and whichever server has
 // room for the app takes it (postgres-async-queue.ts), through the AsyncRunner the service offers.
+import type { FaultPlan } from '../faults/directives.ts';
 import type { WebhookTarget } from './webhooks.ts';
 
 /** What a caller asked for, in the shape the queue needs (RunService's RunRequest). */
@@ -13,6 +14,8 @@ export interface AsyncRequest {
   paramsJson?: string;
   webhook?: WebhookTarget;
   paramsBytes?: number;
+  /** Faults to inject into the run, wherever it runs. */
+  fault?: FaultPlan;
 }
 
 export interface AsyncQueue {
@@ -33,6 +36,8 @@ export interface QueuedRun {
   /** Epoch ms when it was accepted, on whichever server. */
   createdAt: number;
   webhook?: WebhookTarget;
+  /** The faults it was given where it was accepted (kept with it in the queue). */
+  fault?: FaultPlan;
 }
 
 /** What the run service offers a shared queue. */
@@ -45,6 +50,18 @@ export interface AsyncRunner {
   freeCapacity(appName: string): number;
   /** Asks a run live on this server to stop, as a cancel through the runs API does. False when it is not live here. */
   cancelHere(runId: string): boolean;
+  /**
+   * A queued run this server cancelled in the queue, before any server took it: its record is
+   * stored as cancelled already; what else follows a run's end here (its webhook) follows now.
+   */
+  cancelledInQueue(run: QueuedRun, reason: string): void;
+  /** The runs live on this server: those its leases should cover. */
+  liveRunIds(): string[];
+  /**
+   * Stops a run live here that this server no longer holds (another server re-queued or ended it):
+   * cancelled as a local cancel would be, its webhook left to whoever holds it now. False when not live here.
+   */
+  fence(runId: string): boolean;
 }
 
 /** Runs held by other servers of a deployment: reaching them for a cancel. */

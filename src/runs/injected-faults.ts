@@ -1,6 +1,7 @@
 // How the run service carries out the faults injected into a run (src/faults decides which): a
 // status=CODE run fails at once with that status and never reaches a replica; latency and cold go
 // to the runtime; drop-after and reset are the HTTP layer's, webhook faults the webhook sender's.
+// A request forwarded to a custom runtime gets the same, webhook faults aside (it has no webhook).
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { LoadedApp } from '../apps/app-registry.ts';
@@ -8,7 +9,7 @@ import { errorBody } from '../errors.ts';
 import type { WebhookFault } from '../faults/directives.ts';
 import { injectedFailure, injectedRunError } from '../faults/fault-errors.ts';
 import type { RunRequest } from '../replica-protocol.ts';
-import type { RunExecution } from '../runtime/app-runtime.ts';
+import type { ExecuteOptions, RunExecution } from '../runtime/app-runtime.ts';
 import type { ExecutionEvents } from '../runtime/execution.ts';
 import type { Run } from './run.ts';
 
@@ -25,13 +26,22 @@ export function executeWithFaults(
   events: ExecutionEvents,
   paramsBytes: number | undefined,
 ): RunExecution {
+  return executeFaulted(app, run, request, events, { paramsBytes });
+}
+
+/** Forwards `request` to a custom runtime's replica for `run`, which carries a fault plan; `options` as without one. */
+export function forwardWithFaults(app: LoadedApp, run: Run, request: RunRequest, events: ExecutionEvents, options: ExecuteOptions): void {
+  executeFaulted(app, run, request, events, options);
+}
+
+function executeFaulted(app: LoadedApp, run: Run, request: RunRequest, events: ExecutionEvents, options: ExecuteOptions): RunExecution {
   const plan = run.fault;
   if (plan?.status !== undefined) {
     events.ended({ status: 'failure', error: injectedRunError({ ...plan, status: plan.status }) });
     return NO_CHUNKS;
   }
   const fault = { delayMs: plan?.latencyMs, freshReplica: plan?.cold };
-  return app.runtime.execute(request, run.cancelSignal, events, { paramsBytes, fault });
+  return app.runtime.execute(request, run.cancelSignal, events, { ...options, fault });
 }
 
 /**

@@ -3,12 +3,14 @@
 // them (UPDATE … WHERE seq IN (SELECT … FOR UPDATE SKIP LOCKED)), so servers never wait on each
 // other's rows and each run is taken once. Taking sets the owner and a lease; the run then goes
 // through the run service as a local run does, and its webhook is sent by the server that ran it.
-// Cancels of runs held elsewhere: a queued row is cancelled where it lies, a taken one by a NOTIFY
-// its owner hears.
+// Cancels of runs held elsewhere: a queued row is cancelled where it lies (and the server that
+// cancelled it sends its webhook), a taken one by a NOTIFY its owner hears. A run's fault plan
+// travels with its row, so the server that runs it injects what the accepting server decided.
 import { randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import { CerebriumLocalError, errorBody } from '../errors.ts';
+import type { FaultPlan } from '../faults/directives.ts';
 import type { AsyncQueue, AsyncRequest, AsyncRunner, QueuedRun, RunPeers } from './async-queue.ts';
 import { CANCEL_CHANNEL, QUEUE_CHANNEL } from './postgres-notify.ts';
 import type { PostgresRunRepository } from './postgres-run-repository.ts';
@@ -33,7 +35,15 @@ interface QueuedRow {
   webhook_endpoint: string | null;
   webhook_secret: string | null;
   webhook_authorization: string | null;
+  fault_plan: string | null;
 }
+
+/** What a queued run is read back as, when it is taken or cancelled in the queue. */
+const QUEUED_COLUMNS = `seq, id, project_id, app_name, function_name, created_at, params, webhook_endpoint, webhook_secret,
+  webhook_authorization, fault_plan`;
+
+/** Why a run cancelled through the runs API stopped: as a local cancel says it. */
+const CANCEL_REASON = 'Cancelled through the runs API';
 
 export class PostgresAsyncQueue implements AsyncQueue, RunPeers {
   private runner: AsyncRunner | undefined;
@@ -54,14 +64,14 @@ export class PostgresAsyncQueue implements AsyncQueue, RunPeers {
     const id = randomUUID();
     const { pool, repository } = this.options;
     const paramsJson = request.paramsJson ?? JSON.stringify(request.params);
-    const webhook = request.webhook;
+    const { webhook, fault } = request;
     // One statement: the row and the NOTIFY commit together, so no server is woken for a row it cannot see.
     await repository.guarded(() =>
       pool.query(
         `WITH queued AS (
            INSERT INTO runs (id, project_id, app_name, function_name, async, method, status, created_at, params,
-             webhook_endpoint, webhook_secret, webhook_authorization)
-           VALUES ($1, $2, $3, $4, TRUE, 'POST', 'pending', $5, $6, $7, $8, $9)
+             webhook_endpoint, webhook_secret, webhook_authorization, fault, fault_plan)
+           VALUES ($1, $2, $3, $4, TRUE, 'POST', 'pending', $5, $6, $7, $8, $9, $10, $11)
            RETURNING app_name)
          SELECT pg_notify('${QUEUE_CHANNEL}', app_name) FROM queued`,
         [
@@ -74,6 +84,8 @@ export class PostgresAsyncQueue implements AsyncQueue, RunPeers {
           webhook?.url ?? null,
           webhook?.secret ?? null,
           webhook?.authorization ?? null,
+          fault?.text ?? null,
+          fault ? JSON.stringify(fault) : null,
         ],
       ),
     );
@@ -98,24 +110,42 @@ export class PostgresAsyncQueue implements AsyncQueue, RunPeers {
 
   /**
    * Cancels a run that is not live here: still queued, it is cancelled in its row (a taker that
-   * holds the row waits, then finds it taken); otherwise its owner is told.
+   * holds the row waits, then finds it taken), and its webhook is sent from here; otherwise its
+   * owner is told.
    */
   async cancel(runId: string): Promise<boolean> {
     const { pool, repository } = this.options;
-    const err = new CerebriumLocalError('run_cancelled', 'The run was cancelled: Cancelled through the runs API');
-    const { rowCount } = await repository.guarded(() =>
-      pool.query(
-        `UPDATE runs SET status = 'cancelled', status_code = $2, completed_at = $3, error = $4,
-           webhook_secret = NULL, webhook_authorization = NULL
-         WHERE id = $1 AND status = 'pending' AND owner IS NULL`,
-        [runId, err.statusCode, Date.now(), JSON.stringify(errorBody(err, runId).error)],
-      ),
-    );
-    if ((rowCount ?? 0) > 0) return true;
+    const cancelled = await this.cancelQueued(runId);
+    if (cancelled) {
+      this.requireRunner().cancelledInQueue(cancelled, CANCEL_REASON);
+      return true;
+    }
     const held = await repository.guarded(() =>
       pool.query(`SELECT pg_notify('${CANCEL_CHANNEL}', id) FROM runs WHERE id = $1 AND status IN ('pending', 'running')`, [runId]),
     );
     return (held.rowCount ?? 0) > 0;
+  }
+
+  /**
+   * Cancels a run still in the queue, in one statement: only one server's can match the row, so
+   * only one sends its webhook. The webhook's secret and credentials are cleared in the row and
+   * read from the row as it was (`queued`), for that one delivery.
+   */
+  private async cancelQueued(runId: string): Promise<QueuedRun | undefined> {
+    const { pool, repository } = this.options;
+    const err = new CerebriumLocalError('run_cancelled', `The run was cancelled: ${CANCEL_REASON}`);
+    const returned = QUEUED_COLUMNS.split(',').map((column) => `queued.${column.trim()}`);
+    const { rows } = await repository.guarded(() =>
+      pool.query<QueuedRow>(
+        `UPDATE runs SET status = 'cancelled', status_code = $2, completed_at = $3, error = $4,
+           webhook_secret = NULL, webhook_authorization = NULL
+         FROM (SELECT ${QUEUED_COLUMNS} FROM runs WHERE id = $1) AS queued
+         WHERE runs.id = queued.id AND runs.status = 'pending' AND runs.owner IS NULL
+         RETURNING ${returned.join(', ')}`,
+        [runId, err.statusCode, Date.now(), JSON.stringify(errorBody(err, runId).error)],
+      ),
+    );
+    return rows[0] && queuedRun(rows[0]);
   }
 
   /** Takes no more runs; those taken go on (the server's drain waits for them). */
@@ -145,8 +175,7 @@ export class PostgresAsyncQueue implements AsyncQueue, RunPeers {
          WHERE seq IN (
            SELECT seq FROM runs WHERE app_name = $1 AND status = 'pending' AND owner IS NULL AND async
            ORDER BY seq LIMIT $4 FOR UPDATE SKIP LOCKED)
-         RETURNING seq, id, project_id, app_name, function_name, created_at, params, webhook_endpoint, webhook_secret,
-           webhook_authorization`,
+         RETURNING ${QUEUED_COLUMNS}`,
         [appName, serverId, Date.now() + leaseMs, limit],
       ),
     );
@@ -176,6 +205,8 @@ function queuedRun(row: QueuedRow): QueuedRun {
     paramsJson: row.params,
     createdAt: Number(row.created_at),
   };
+  // Written by submit from a FaultPlan (JSON.stringify), so it reads back as one.
+  if (row.fault_plan !== null) run.fault = JSON.parse(row.fault_plan) as FaultPlan;
   if (row.webhook_endpoint !== null) {
     run.webhook = {
       url: row.webhook_endpoint,

@@ -107,11 +107,15 @@ export class PostgresDeployment {
     for (const app of this.appNames()) this.queue.wake(app);
   }
 
-  /** Renews this server's leases, then takes over runs of servers whose leases ran out. */
+  /**
+   * Renews this server's leases (stopping the runs it no longer holds), then takes over runs of
+   * servers whose leases ran out.
+   */
   private async keepLeases(): Promise<void> {
     const { repository, options } = this;
     try {
-      await repository.renewLeases();
+      const lost = await repository.renewLeases(this.runner?.liveRunIds() ?? []);
+      for (const runId of lost) this.fence(runId);
       const requeued = await repository.requeueExpired();
       if (requeued > 0) {
         options.log.warn({ runs: requeued }, 'async runs taken by a server that stopped before starting them are queued again');
@@ -122,6 +126,18 @@ export class PostgresDeployment {
     } catch {
       // The database is out of reach: the repository has logged it and /ready says so; the next tick tries again.
     }
+  }
+
+  /**
+   * A run executing here that another server re-queued or ended (this server paused, or lost the
+   * database, for longer than its lease): stopped here, so the work is not done twice.
+   */
+  private fence(runId: string): void {
+    if (!this.runner?.fence(runId)) return;
+    this.options.log.warn(
+      { run_id: runId },
+      'a run executing here is no longer held by this server (its lease ran out and another server re-queued or ended it): cancelled here',
+    );
   }
 
   private every(ms: number, tick: () => unknown): void {

@@ -76,6 +76,12 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 3,
+    // The fault plan of a queued async run (src/faults, as JSON), so the server that takes it
+    // injects what the server that accepted it decided; `fault` stays its canonical text, as shown.
+    sql: `ALTER TABLE runs ADD COLUMN fault_plan TEXT;`,
+  },
 ];
 
 /** Applies the migrations not yet applied, under the lock. Returns the versions this call applied. */

@@ -8,19 +8,8 @@
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import { CerebriumLocalError } from '../errors.ts';
-import {
-  CHANGE_RECORD,
-  changeRecord,
-  fromRow,
-  INSERT_COLUMNS,
-  INSERT_RECORD,
-  insertRecord,
-  type PendingRunWrite,
-  type RunRow,
-  SUMMARY_COLUMNS,
-  type SummaryRow,
-  summaryFromRow,
-} from './postgres-rows.ts';
+import { KeptWrites, type PendingRunWrite } from './kept-writes.ts';
+import { CHANGE_RECORD, changeRecord, INSERT_COLUMNS, INSERT_RECORD } from './postgres-rows.ts';
 import type {
   NewRun,
   RunChange,
@@ -31,6 +20,7 @@ import type {
   StoredRun,
   WebhookAttempt,
 } from './run-repository.ts';
+import { fromRow, insertRecord, type RunColumns, type RunRow, SUMMARY_COLUMNS, type SummaryRow, summaryFromRow } from './run-rows.ts';
 
 export interface PostgresRunRepositoryOptions {
   /** The repository ends it at close. */
@@ -49,7 +39,6 @@ export interface PostgresRunRepositoryOptions {
 /** Gathering window of a batch: as the SQLite store's group commit. */
 const GROUP_COMMIT_MS = 10;
 const RETRY_MS = 1000;
-const MAX_KEPT_RUNS = 10_000;
 const PRUNE_BATCH = 500;
 
 /**
@@ -75,20 +64,17 @@ interface LogWrite {
 
 export class PostgresRunRepository implements RunRepository {
   readonly location: string;
-  writable = true;
-  lastWriteError: string | undefined;
   private readonly pool: Pool;
   private readonly log: Logger;
   private readonly serverId: string;
   private readonly leaseMs: number;
-  private readonly maxKeptRuns: number;
-  private pendingRuns = new Map<string, PendingRunWrite>();
+  /** Runs' writes waiting for the next batch, and those kept for retry while the database cannot be reached. */
+  private readonly kept: KeptWrites;
   private pendingAttempts: AttemptWrite[] = [];
   private pendingLogs: LogWrite[] = [];
   /** The batch being written: batches go one at a time, so a run's row lands before its attempts. */
   private writing: Promise<Error | undefined> = Promise.resolve(undefined);
   private flushTimer: NodeJS.Timeout | undefined;
-  private droppedRuns = 0;
   private closed = false;
 
   constructor(options: PostgresRunRepositoryOptions) {
@@ -97,23 +83,35 @@ export class PostgresRunRepository implements RunRepository {
     this.log = options.log;
     this.serverId = options.serverId;
     this.leaseMs = options.leaseMs;
-    this.maxKeptRuns = options.maxKeptRuns ?? MAX_KEPT_RUNS;
+    this.kept = new KeptWrites({
+      log: options.log,
+      store: options.location,
+      maxKeptRuns: options.maxKeptRuns,
+      failureMessage: 'the run store (Postgres) cannot be reached; its writes are kept and retried every second',
+      retry: () => this.scheduleFlush(),
+      others: () => [this.pendingAttempts, this.pendingLogs],
+    });
+  }
+
+  get writable(): boolean {
+    return this.kept.writable;
+  }
+
+  get lastWriteError(): string | undefined {
+    return this.kept.lastWriteError;
   }
 
   insert(run: NewRun): void {
-    this.pendingRuns.set(run.id, { insert: run });
-    if (!this.writable) this.dropOverCap();
+    this.kept.insert(run);
     this.scheduleFlush();
   }
 
   discard(runId: string): void {
-    this.pendingRuns.delete(runId);
+    this.kept.runs.delete(runId);
   }
 
   transition(change: RunChange): void {
-    const pending = this.pendingRuns.get(change.id);
-    if (pending) pending.change = change;
-    else this.pendingRuns.set(change.id, { change });
+    this.kept.change(change);
     this.scheduleFlush();
   }
 
@@ -219,14 +217,22 @@ export class PostgresRunRepository implements RunRepository {
     return rowCount ?? 0;
   }
 
-  /** Extends this server's hold on every unfinished run it owns. */
-  async renewLeases(): Promise<void> {
-    await this.guarded(() =>
-      this.pool.query(`UPDATE runs SET lease_until = $1 WHERE owner = $2 AND status IN ('pending', 'running')`, [
-        Date.now() + this.leaseMs,
-        this.serverId,
-      ]),
+  /**
+   * Extends this server's hold on every unfinished run it owns. Returns those of `liveIds` (the
+   * runs this server is executing) that the renewal did not cover although their row is stored:
+   * another server re-queued or ended them (this server's lease ran out). A run whose row is not
+   * stored yet (its insert still gathering, or kept while the database was away) is not among them.
+   */
+  async renewLeases(liveIds: readonly string[] = []): Promise<string[]> {
+    const { rows } = await this.guarded(() =>
+      this.pool.query<{ id: string }>(
+        `WITH renewed AS (
+           UPDATE runs SET lease_until = $1 WHERE owner = $2 AND status IN ('pending', 'running') RETURNING id)
+         SELECT runs.id FROM runs WHERE runs.id = ANY($3::text[]) AND runs.id NOT IN (SELECT id FROM renewed)`,
+        [Date.now() + this.leaseMs, this.serverId, liveIds],
+      ),
     );
+    return rows.map((row) => row.id);
   }
 
   async prune(completedBefore: number): Promise<number> {
@@ -261,9 +267,9 @@ export class PostgresRunRepository implements RunRepository {
     clearTimeout(this.flushTimer);
     const err = await this.flush();
     this.closed = true;
-    if (err && this.pendingRuns.size > 0) {
+    if (err && this.kept.runs.size > 0) {
       // Their unfinished runs' leases run out, and another server marks them failed.
-      this.log.error({ err, runs: this.pendingRuns.size, store: this.location }, 'run records that could not be written are lost at close');
+      this.log.error({ err, runs: this.kept.runs.size, store: this.location }, 'run records that could not be written are lost at close');
     }
     await this.pool.end();
   }
@@ -279,7 +285,7 @@ export class PostgresRunRepository implements RunRepository {
       result = await op();
     } catch (err) {
       if (!isStoreFault(err)) throw err;
-      this.keepForRetry(err);
+      this.kept.failed(err);
       throw storeUnavailable(this.location, err);
     }
     if (!this.writable) this.scheduleFlush(0);
@@ -331,7 +337,7 @@ export class PostgresRunRepository implements RunRepository {
   }
 
   private nothingWaits(): boolean {
-    return this.pendingRuns.size === 0 && this.pendingAttempts.length === 0 && this.pendingLogs.length === 0;
+    return this.kept.runs.size === 0 && this.pendingAttempts.length === 0 && this.pendingLogs.length === 0;
   }
 
   private async writeBatch(): Promise<Error | undefined> {
@@ -341,8 +347,7 @@ export class PostgresRunRepository implements RunRepository {
       if (!this.writable) return this.probe();
       return undefined;
     }
-    const batch = { runs: this.pendingRuns, attempts: this.pendingAttempts, logs: this.pendingLogs };
-    this.pendingRuns = new Map();
+    const batch = { runs: this.kept.takeRuns(), attempts: this.pendingAttempts, logs: this.pendingLogs };
     this.pendingAttempts = [];
     this.pendingLogs = [];
     try {
@@ -352,13 +357,13 @@ export class PostgresRunRepository implements RunRepository {
     } catch (err) {
       if (isStoreFault(err)) {
         this.restore(batch.runs, batch.attempts, batch.logs);
-        return this.keepForRetry(err);
+        return this.kept.failed(err);
       }
       // Not the database but a row it refuses: write the rest without it, so one bad row loses no other.
       await this.writeOneByOne(batch.runs, batch.attempts, batch.logs);
       return undefined;
     }
-    if (!this.writable) this.markWritable(batch.runs.size);
+    if (!this.writable) this.kept.recovered(batch.runs.size);
     return undefined;
   }
 
@@ -366,9 +371,9 @@ export class PostgresRunRepository implements RunRepository {
     try {
       await this.pool.query('SELECT 1');
     } catch (err) {
-      return this.keepForRetry(err instanceof Error ? err : new Error(String(err)));
+      return this.kept.failed(err instanceof Error ? err : new Error(String(err)));
     }
-    this.markWritable(0);
+    this.kept.recovered(0);
     return undefined;
   }
 
@@ -378,7 +383,7 @@ export class PostgresRunRepository implements RunRepository {
    * (its runs were failed or queued again meanwhile) cannot overwrite what another decided.
    */
   private async writeRuns(runs: PendingRunWrite[]): Promise<void> {
-    const inserts: Array<Record<string, unknown>> = [];
+    const inserts: RunColumns[] = [];
     const changes: Array<Record<string, unknown>> = [];
     for (const { insert, change } of runs) {
       if (insert) inserts.push(insertRecord(insert, change));
@@ -458,61 +463,14 @@ export class PostgresRunRepository implements RunRepository {
 
   /** A failed batch back in front of what arrived since: a newer change of a run replaces the kept one. */
   private restore(runs: Map<string, PendingRunWrite>, attempts: AttemptWrite[], logs: LogWrite[]): void {
+    const waiting = this.kept.runs;
     for (const [id, kept] of runs) {
-      const newer = this.pendingRuns.get(id);
-      if (newer) this.pendingRuns.set(id, { insert: kept.insert ?? newer.insert, change: newer.change ?? kept.change });
-      else this.pendingRuns.set(id, kept);
+      const newer = waiting.get(id);
+      if (newer) waiting.set(id, { insert: kept.insert ?? newer.insert, change: newer.change ?? kept.change });
+      else waiting.set(id, kept);
     }
     this.pendingAttempts = [...attempts, ...this.pendingAttempts];
     this.pendingLogs = [...logs, ...this.pendingLogs];
-  }
-
-  private keepForRetry(err: Error): Error {
-    if (this.writable) {
-      this.log.error(
-        { err, store: this.location },
-        'the run store (Postgres) cannot be reached; its writes are kept and retried every second',
-      );
-    }
-    this.writable = false;
-    this.lastWriteError = err.message;
-    this.dropOverCap();
-    this.logDropped();
-    this.scheduleFlush();
-    return err;
-  }
-
-  private markWritable(stored: number): void {
-    this.writable = true;
-    this.lastWriteError = undefined;
-    this.logDropped();
-    this.log.warn({ store: this.location, kept_runs_stored: stored }, 'the run store writes again');
-  }
-
-  private logDropped(): void {
-    if (this.droppedRuns === 0) return;
-    this.log.error(
-      { store: this.location, dropped: this.droppedRuns, cap: this.maxKeptRuns },
-      'the run store could not write and more runs waited than are kept for retry; the oldest run records were dropped',
-    );
-    this.droppedRuns = 0;
-  }
-
-  /** As the SQLite store: new records go first, oldest first; changes to stored runs last. Logs are dropped before any run. */
-  private dropOverCap(): void {
-    if (this.pendingAttempts.length > this.maxKeptRuns) this.pendingAttempts.splice(0, this.pendingAttempts.length - this.maxKeptRuns);
-    if (this.pendingLogs.length > this.maxKeptRuns) this.pendingLogs.splice(0, this.pendingLogs.length - this.maxKeptRuns);
-    let excess = this.pendingRuns.size - this.maxKeptRuns;
-    if (excess <= 0) return;
-    this.droppedRuns += excess;
-    for (const onlyInserts of [true, false]) {
-      for (const [id, write] of this.pendingRuns) {
-        if (excess === 0) break;
-        if (onlyInserts && !write.insert) continue;
-        this.pendingRuns.delete(id);
-        excess -= 1;
-      }
-    }
   }
 
   /** Writes each run, attempt and log batch on its own, logging and dropping those refused. */

@@ -93,7 +93,11 @@ export class RunLogBuffer extends EventEmitter<BufferEvents> {
   }
 }
 
-/** The live runs' log buffers, and how their lines reach the store. */
+/**
+ * The live runs' log buffers, and how their lines reach the store. A run gets its buffer when its
+ * first line arrives or someone follows it: most runs log nothing, and a buffer per run (with its
+ * listener) would be paid by every call.
+ */
 export class RunLogBook {
   private readonly buffers = new Map<string, RunLogBuffer>();
 
@@ -102,8 +106,31 @@ export class RunLogBook {
     private readonly bounds: RunLogBounds,
   ) {}
 
-  /** A buffer for a new run, closed (and forgotten) when the run ends. */
-  open(run: Run): void {
+  append(run: Run, lines: RunLogLine[]): void {
+    const buffer = this.bufferOf(run);
+    if (!buffer) return;
+    const { added, keepFrom } = buffer.append(lines);
+    if (added.length > 0 || keepFrom > 0) this.repository.appendLogs(run.id, added, keepFrom);
+  }
+
+  /** The buffer of a run still live, to follow; undefined once it has ended. */
+  live(run: Run): RunLogBuffer | undefined {
+    return this.bufferOf(run);
+  }
+
+  /** A run's logs: from its buffer while live, else from the store. */
+  async read(runId: string): Promise<RunLogs> {
+    const buffer = this.buffers.get(runId);
+    if (buffer) return buffer.snapshot();
+    const lines = await this.repository.logs(runId);
+    return { lines, truncated: isTruncated(lines) };
+  }
+
+  /** The run's buffer, made on first use and closed (and forgotten) when the run ends. */
+  private bufferOf(run: Run): RunLogBuffer | undefined {
+    if (run.done) return undefined;
+    const kept = this.buffers.get(run.id);
+    if (kept) return kept;
     const buffer = new RunLogBuffer(this.bounds);
     this.buffers.set(run.id, buffer);
     const onTransition = () => {
@@ -113,25 +140,6 @@ export class RunLogBook {
       buffer.end();
     };
     run.on('transition', onTransition);
-  }
-
-  append(runId: string, lines: RunLogLine[]): void {
-    const buffer = this.buffers.get(runId);
-    if (!buffer) return;
-    const { added, keepFrom } = buffer.append(lines);
-    if (added.length > 0 || keepFrom > 0) this.repository.appendLogs(runId, added, keepFrom);
-  }
-
-  /** The buffer of a run still live; undefined once it has ended. */
-  live(runId: string): RunLogBuffer | undefined {
-    return this.buffers.get(runId);
-  }
-
-  /** A run's logs: from its buffer while live, else from the store. */
-  async read(runId: string): Promise<RunLogs> {
-    const buffer = this.buffers.get(runId);
-    if (buffer) return buffer.snapshot();
-    const lines = await this.repository.logs(runId);
-    return { lines, truncated: isTruncated(lines) };
+    return buffer;
   }
 }

@@ -2,6 +2,7 @@
 // runtimes when scraped. prom-client keeps the numbers; GET /metrics shows them.
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { AppRegistry } from '../apps/app-registry.ts';
+import type { RuntimeStats } from '../runtime/app-runtime.ts';
 import type { Run } from './run.ts';
 
 const PREFIX = 'cerebrium_local_';
@@ -54,7 +55,7 @@ export class RunMetrics {
       registers,
     });
     // Replica counts are read when scraped rather than tracked, so they cannot drift.
-    const perApp = (name: string, help: string, read: (stats: { replicas: number; busy: number; queued: number }) => number) =>
+    const perApp = (name: string, help: string, read: (stats: RuntimeStats) => number) =>
       new Gauge({
         name: `${PREFIX}${name}`,
         help,
@@ -68,6 +69,17 @@ export class RunMetrics {
     perApp('replicas', 'Replicas (worker threads) running, by app', (s) => s.replicas);
     perApp('busy', 'Runs holding a slot on a replica, by app', (s) => s.busy);
     perApp('queued', 'Runs waiting for a free slot, by app', (s) => s.queued);
+    new Counter({
+      name: `${PREFIX}replica_starts_total`,
+      help: 'Replicas started (cold starts), by app; an app reloaded by --watch counts from 0 again',
+      labelNames: ['app'],
+      registers,
+      // Read from the runtimes when scraped, as the gauges are: the backends count, nothing here can drift.
+      collect() {
+        this.reset();
+        for (const app of apps.list()) this.inc({ app: app.config.name }, app.runtime.stats.replicaStarts);
+      },
+    });
   }
 
   /** Counts the run and its durations once it has finished. */

@@ -15,8 +15,8 @@ import type { ExecutionEvents, ExecutionOutcome } from '../runtime/execution.ts'
 import type { ForwardedRequest, ForwardRunRequest } from '../runtime/forwarding.ts';
 import { type AsyncQueue, type AsyncRequest, type AsyncRunner, LocalAsyncQueue, type QueuedRun, type RunPeers } from './async-queue.ts';
 import { drainRuns, waitAtMost } from './drain-runs.ts';
-import { executeWithFaults } from './injected-faults.ts';
-import { Run } from './run.ts';
+import { executeWithFaults, forwardWithFaults } from './injected-faults.ts';
+import { Run, type RunInit } from './run.ts';
 import { logRunOutcome } from './run-log.ts';
 import { RunLogBook, type RunLogBounds, type RunLogBuffer, type RunLogs } from './run-log-buffer.ts';
 import type { RunMetrics } from './run-metrics.ts';
@@ -91,6 +91,8 @@ export interface ForwardCall {
   /** The query string, without its `?` (kept in the run's params with the method). */
   query: string;
   forward: ForwardedRequest;
+  /** Faults to inject into this request (forwardFaultsFor); absent for nearly every call. */
+  fault?: FaultPlan;
 }
 
 /** A forwarded request under way. */
@@ -157,7 +159,8 @@ export class RunService implements AsyncRunner {
 
   /** The live buffer of a run's logs, to follow; undefined once the run has ended. */
   liveLogs(runId: string): RunLogBuffer | undefined {
-    return this.logBook.live(runId);
+    const run = this.live.get(runId);
+    return run && this.logBook.live(run);
   }
 
   /** Starts a run for a caller waiting on it. Throws the 404 / 422 / 429 / 503 that says why there is none. */
@@ -174,14 +177,30 @@ export class RunService implements AsyncRunner {
    * the answer has been passed on (a WebSocket: once it closes, with no response_grace_period).
    */
   forward(call: ForwardCall): ForwardedRun {
-    const { projectId, appName, path, query, forward } = call;
+    const { projectId, appName, path, query, forward, fault } = call;
     const app = this.deps.apps.resolveApp(appName);
     app.runtime.assertCanAccept();
     const params = { method: forward.method, path, query };
-    const run = this.track(new Run({ projectId, appName, functionName: path, params, method: forward.method }));
+    const run = this.track(new Run({ projectId, appName, functionName: path, params, method: forward.method, fault }));
     const request: ForwardRunRequest = { runId: run.id, projectId, functionName: path, params, stream: false, forward };
-    app.runtime.execute(request, run.cancelSignal, this.eventsFor(run), { deadline: forward.upgrade === undefined });
+    const options = { deadline: forward.upgrade === undefined };
+    if (fault) {
+      // Counted by method, as runs_total counts a custom runtime's runs: its paths are unbounded.
+      this.deps.faults?.count(appName, forward.method, fault);
+      forwardWithFaults(app, run, request, this.eventsFor(run), options);
+    } else {
+      app.runtime.execute(request, run.cancelSignal, this.eventsFor(run), options);
+    }
     return { run, settled: run.settled() };
+  }
+
+  /**
+   * The faults a request forwarded to a custom runtime gets, its path matched as the function
+   * name: as faultsFor, less webhook= (a 400 when the header asks for it; such a request has none).
+   */
+  forwardFaultsFor(appName: string, path: string, header: string | undefined): FaultPlan | undefined {
+    const faults = this.deps.faults;
+    return faults?.active ? faults.planForForwarded(appName, path, header) : undefined;
   }
 
   /**
@@ -224,6 +243,8 @@ export class RunService implements AsyncRunner {
 
   /** `?async=true`: hands the run to the async queue; resolves with its id once it is stored. */
   submitAsync(request: RunRequest): Promise<{ id: string }> {
+    // An injected status answers the call itself, here, wherever async runs wait: nothing is queued.
+    if (request.fault?.status !== undefined) return this.startAsync(request);
     return this.asyncQueue.submit(request);
   }
 
@@ -235,10 +256,9 @@ export class RunService implements AsyncRunner {
   }
 
   runQueued(queued: QueuedRun): Run {
-    const { id, projectId, appName, functionName, paramsJson, webhook } = queued;
-    const params = JSON.parse(paramsJson) as Record<string, unknown>;
-    const init = { id, projectId, appName, functionName, params, paramsJson, async: true, webhookEndpoint: webhook?.url };
-    const run = this.track(new Run({ ...init, createdAt: new Date(queued.createdAt) }), true);
+    const { appName, functionName, paramsJson, webhook, fault } = queued;
+    const run = this.track(new Run(queuedRunInit(queued)), true);
+    if (fault) this.deps.faults?.count(appName, functionName, fault);
     if (webhook) this.deps.webhooks.sendWhenDone(run, webhook);
     try {
       const { app } = this.deps.apps.resolve(appName, functionName);
@@ -267,6 +287,27 @@ export class RunService implements AsyncRunner {
     const live = this.live.get(runId);
     live?.requestCancel('Cancelled through the runs API');
     return live !== undefined;
+  }
+
+  cancelledInQueue(queued: QueuedRun, reason: string): void {
+    if (!queued.webhook) return;
+    // Its record says cancelled already; this Run is only what its webhook describes, so nothing tracks it.
+    const run = new Run(queuedRunInit(queued));
+    run.cancel(reason);
+    this.deps.webhooks.sendWhenDone(run, queued.webhook);
+  }
+
+  liveRunIds(): string[] {
+    return [...this.live.keys()];
+  }
+
+  fence(runId: string): boolean {
+    const live = this.live.get(runId);
+    if (!live) return false;
+    // Whoever holds it now speaks for it; a webhook from here would be a second, with another outcome.
+    this.deps.webhooks.withdraw(runId);
+    live.requestCancel('Another server of the deployment holds the run now (this server held it too long without renewing)');
+    return true;
   }
 
   /** Whether the run store can write now. */
@@ -348,7 +389,6 @@ export class RunService implements AsyncRunner {
     metrics?.observe(run);
     const maxStoredResultBytes = this.deps.maxStoredResultBytes ?? DEFAULTS.maxStoredResultBytes;
     recordRun(run, { repository, describe, log, maxStoredResultBytes, alreadyStored });
-    this.logBook.open(run);
     run.on('transition', this.tellWatchers);
     this.live.set(run.id, run);
     this.tellWatchers(run);
@@ -376,7 +416,7 @@ export class RunService implements AsyncRunner {
           this.deps.log.error({ err, run_id: run.id }, 'could not finish a run');
         }
       },
-      logs: (lines) => this.logBook.append(run.id, lines),
+      logs: (lines) => this.logBook.append(run, lines),
     };
   }
 
@@ -398,4 +438,12 @@ export class RunService implements AsyncRunner {
     if (stored.webhookEndpoint === null) return stored;
     return { ...stored, webhookAttempts: await this.deps.repository.webhookAttempts(stored.id) };
   }
+}
+
+/** A run taken from (or cancelled in) a shared queue, as it was accepted on whichever server. */
+function queuedRunInit(queued: QueuedRun): RunInit {
+  const { id, projectId, appName, functionName, paramsJson, webhook, fault } = queued;
+  const params = JSON.parse(paramsJson) as Record<string, unknown>;
+  const createdAt = new Date(queued.createdAt);
+  return { id, projectId, appName, functionName, params, paramsJson, async: true, webhookEndpoint: webhook?.url, fault, createdAt };
 }

@@ -9,8 +9,8 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { CerebriumLocalError } from '../errors.ts';
+import { KeptWrites, type PendingRunWrite } from './kept-writes.ts';
 import { makePrivateDir, makePrivateFiles } from './private-files.ts';
-import type { RunStatus } from './run.ts';
 import type {
   NewRun,
   RunChange,
@@ -21,37 +21,9 @@ import type {
   StoredRun,
   WebhookAttempt,
 } from './run-repository.ts';
+import { fromRow, insertRecord, type RunRow, SUMMARY_COLUMNS, type SummaryRow, summaryFromRow } from './run-rows.ts';
 
 export const RUN_STORE_FILE = 'runs.sqlite';
-
-interface RunRow {
-  seq: number;
-  id: string;
-  project_id: string;
-  app_name: string;
-  function_name: string;
-  async: number;
-  method: string;
-  status: RunStatus;
-  status_code: number | null;
-  created_at: number;
-  started_at: number | null;
-  completed_at: number | null;
-  run_time_ms: number | null;
-  queue_time_ms: number | null;
-  params: string;
-  result: string | null;
-  result_truncated: number;
-  error: string | null;
-  webhook_endpoint: string | null;
-  fault: string | null;
-}
-
-type SummaryRow = Omit<RunRow, 'params' | 'result'>;
-
-/** What a list page reads: every column but the two that can be megabytes. */
-const SUMMARY_COLUMNS = `seq, id, project_id, app_name, function_name, async, method, status, status_code, created_at,
-  started_at, completed_at, run_time_ms, queue_time_ms, result_truncated, error, webhook_endpoint, fault`;
 
 /** A run to delete: its position and its id (for its webhook attempts). */
 interface PrunableRow {
@@ -138,7 +110,6 @@ export interface SqliteRunRepositoryOptions {
 
 /** While the store cannot write, kept writes are retried this often (and on each `commit`). */
 const RETRY_MS = 1000;
-const MAX_KEPT_RUNS = 10_000;
 /** Rows deleted per transaction when pruning; the event loop gets a turn between batches. */
 const PRUNE_BATCH = 500;
 
@@ -156,15 +127,6 @@ function isStoreFault(err: unknown): err is Error {
  * 20 ms). The price: a server killed with SIGKILL can lose the last few ms of sync runs' records.
  */
 const GROUP_COMMIT_MS = 10;
-
-/**
- * A run's writes waiting for the commit: its new record, and its latest change. A change carries
- * the run's whole state, so the latest replaces the one before and a run costs one row write.
- */
-interface PendingRunWrite {
-  insert?: NewRun;
-  change?: RunChange;
-}
 
 export class DataDirInUseError extends Error {
   override name = 'DataDirInUseError';
@@ -202,15 +164,18 @@ export class SqliteRunRepository implements RunRepository {
    * that size lands again.
    */
   private probe: NewRun | undefined;
-  private readonly maxKeptRuns: number;
-  /** Rows waiting for the next commit, merged per run; while the store cannot write, those kept for retry. */
-  private readonly pendingRuns = new Map<string, PendingRunWrite>();
+  /** Rows waiting for the next commit, and those kept for retry while the store cannot write. */
+  private readonly kept: KeptWrites;
   private pendingAttempts: Array<Record<string, unknown>> = [];
   private flushScheduled = false;
-  /** Runs' writes dropped past the cap since the last log line about it. */
-  private droppedRuns = 0;
-  writable = true;
-  lastWriteError: string | undefined;
+
+  get writable(): boolean {
+    return this.kept.writable;
+  }
+
+  get lastWriteError(): string | undefined {
+    return this.kept.lastWriteError;
+  }
 
   /**
    * Opens (creating if needed) `<dataDir>/runs.sqlite`; without a data dir the runs live in
@@ -234,7 +199,15 @@ export class SqliteRunRepository implements RunRepository {
     options: SqliteRunRepositoryOptions,
   ) {
     this.log = options.log;
-    this.maxKeptRuns = options.maxKeptRuns ?? MAX_KEPT_RUNS;
+    this.kept = new KeptWrites({
+      log: options.log,
+      store: location,
+      maxKeptRuns: options.maxKeptRuns,
+      failureMessage: 'the run store cannot write; its writes are kept and retried every second',
+      retry: () => this.scheduleFlush(),
+      // Logs are bounded per run by the service; here, the oldest runs' lines go first past the cap.
+      others: () => [this.pendingAttempts, this.pendingLogs],
+    });
     try {
       // One server per data dir: the exclusive lock (dropped by the OS even on SIGKILL) stops a
       // second server from marking the first one's live runs as interrupted.
@@ -353,22 +326,19 @@ export class SqliteRunRepository implements RunRepository {
 
   /** A run that starts and ends within one commit's gathering costs one INSERT. */
   insert(run: NewRun): void {
-    this.pendingRuns.set(run.id, { insert: run });
-    if (!this.writable) this.dropOverCap();
+    this.kept.insert(run);
     this.scheduleFlush();
   }
 
   discard(runId: string): void {
-    const insert = this.pendingRuns.get(runId)?.insert;
-    this.pendingRuns.delete(runId);
+    const insert = this.kept.runs.get(runId)?.insert;
+    this.kept.runs.delete(runId);
     this.pendingLogs.delete(runId);
     if (insert && !this.writable) this.probe = insert;
   }
 
   transition(change: RunChange): void {
-    const pending = this.pendingRuns.get(change.id);
-    if (pending) pending.change = change;
-    else this.pendingRuns.set(change.id, { change });
+    this.kept.change(change);
     this.scheduleFlush();
   }
 
@@ -392,7 +362,7 @@ export class SqliteRunRepository implements RunRepository {
       pending.lines = [...pending.lines.filter((line) => line.seq >= pending.keepFrom), ...lines];
     } else {
       this.pendingLogs.set(runId, { lines, keepFrom });
-      if (!this.writable) this.dropOverCap();
+      if (!this.writable) this.kept.cap();
     }
     this.scheduleFlush();
   }
@@ -459,9 +429,9 @@ export class SqliteRunRepository implements RunRepository {
 
   async close(): Promise<void> {
     const err = this.flush();
-    if (err && this.pendingRuns.size > 0) {
+    if (err && this.kept.runs.size > 0) {
       // Nothing is left to retry them; the next start marks their unfinished runs as failed.
-      this.log.error({ err, runs: this.pendingRuns.size, store: this.location }, 'run records that could not be written are lost at close');
+      this.log.error({ err, runs: this.kept.runs.size, store: this.location }, 'run records that could not be written are lost at close');
     }
     if (this.db.open) this.db.close();
   }
@@ -506,19 +476,19 @@ export class SqliteRunRepository implements RunRepository {
   private flush(): Error | undefined {
     if (!this.db.open) return undefined;
     if (this.nothingWaits()) return undefined;
-    const runs = [...this.pendingRuns.values()];
+    const runs = [...this.kept.runs.values()];
     const attempts = this.pendingAttempts;
     const logs = [...this.pendingLogs];
     try {
       this.commitTransaction(runs, attempts, logs);
     } catch (err) {
-      if (isStoreFault(err)) return this.keepForRetry(err);
+      if (isStoreFault(err)) return this.kept.failed(err);
       // Not the store but a row it refuses: write the rest without it, so one bad row loses no other.
       this.writeOneByOne(runs, attempts, logs);
       return undefined;
     }
     // Nothing can be added between the copy above and here: the commit is synchronous.
-    this.pendingRuns.clear();
+    this.kept.runs.clear();
     this.pendingAttempts = [];
     this.pendingLogs.clear();
     if (!this.writable) this.markWritable(runs.length);
@@ -526,7 +496,7 @@ export class SqliteRunRepository implements RunRepository {
   }
 
   private nothingWaits(): boolean {
-    return this.pendingRuns.size === 0 && this.pendingAttempts.length === 0 && this.pendingLogs.size === 0;
+    return this.kept.runs.size === 0 && this.pendingAttempts.length === 0 && this.pendingLogs.size === 0;
   }
 
   /**
@@ -540,7 +510,7 @@ export class SqliteRunRepository implements RunRepository {
         this.probeTransaction(probe);
       } catch (err) {
         if (isStoreFault(err)) {
-          this.keepForRetry(err);
+          this.kept.failed(err);
           return;
         }
       }
@@ -550,62 +520,12 @@ export class SqliteRunRepository implements RunRepository {
 
   private markWritable(stored: number): void {
     this.probe = undefined;
-    this.writable = true;
-    this.lastWriteError = undefined;
-    this.logDropped();
-    this.log.warn({ store: this.location, kept_runs_stored: stored }, 'the run store writes again');
-  }
-
-  private logDropped(): void {
-    if (this.droppedRuns === 0) return;
-    this.log.error(
-      { store: this.location, dropped: this.droppedRuns, cap: this.maxKeptRuns },
-      'the run store could not write and more runs waited than are kept for retry; the oldest run records were dropped',
-    );
-    this.droppedRuns = 0;
-  }
-
-  private keepForRetry(err: Error): Error {
-    if (this.writable) {
-      this.log.error({ err, store: this.location }, 'the run store cannot write; its writes are kept and retried every second');
-    }
-    this.writable = false;
-    this.lastWriteError = err.message;
-    this.dropOverCap();
-    // At most one line per retry, however many runs were dropped since the last.
-    this.logDropped();
-    this.scheduleFlush();
-    return err;
-  }
-
-  /**
-   * Keeps at most maxKeptRuns runs' writes. New records of runs (their callers had their answers)
-   * go first, oldest first; changes to runs already stored go last, as losing one would leave a
-   * finished run to be marked failed at the next start.
-   */
-  private dropOverCap(): void {
-    if (this.pendingAttempts.length > this.maxKeptRuns) this.pendingAttempts.splice(0, this.pendingAttempts.length - this.maxKeptRuns);
-    // Logs are bounded per run by the service; here, the oldest runs' lines go first past the cap.
-    for (const runId of this.pendingLogs.keys()) {
-      if (this.pendingLogs.size <= this.maxKeptRuns) break;
-      this.pendingLogs.delete(runId);
-    }
-    let excess = this.pendingRuns.size - this.maxKeptRuns;
-    if (excess <= 0) return;
-    this.droppedRuns += excess;
-    for (const onlyInserts of [true, false]) {
-      for (const [id, write] of this.pendingRuns) {
-        if (excess === 0) break;
-        if (onlyInserts && !write.insert) continue;
-        this.pendingRuns.delete(id);
-        excess -= 1;
-      }
-    }
+    this.kept.recovered(stored);
   }
 
   /** Writes each run (and each attempt) in its own transaction, logging and dropping those refused. */
   private writeOneByOne(runs: PendingRunWrite[], attempts: Array<Record<string, unknown>>, logs: Array<[string, PendingLogs]>): void {
-    this.pendingRuns.clear();
+    this.kept.runs.clear();
     this.pendingAttempts = [];
     this.pendingLogs.clear();
     const writes: Array<[string, () => void]> = [
@@ -631,30 +551,10 @@ export class SqliteRunRepository implements RunRepository {
   }
 }
 
-/** A new run's row, with its latest state when it changed before its first commit. */
+/** A new run's row, with its latest state when it changed before its first commit; SQLite keeps booleans as 0 or 1. */
 function insertRow(run: NewRun, change: RunChange | undefined): Record<string, string | number | null> {
-  const end = change?.end;
-  return {
-    id: run.id,
-    project_id: run.projectId,
-    app_name: run.appName,
-    function_name: run.functionName,
-    async: run.async ? 1 : 0,
-    status: change?.status ?? run.status,
-    status_code: end?.statusCode ?? null,
-    created_at: run.createdAt,
-    started_at: change?.startedAt ?? null,
-    completed_at: end?.completedAt ?? null,
-    run_time_ms: end?.runTimeMs ?? null,
-    queue_time_ms: change?.queueTimeMs ?? null,
-    method: run.method,
-    params: run.paramsJson,
-    result: end?.resultJson ?? null,
-    result_truncated: end?.resultTruncated ? 1 : 0,
-    error: end?.errorJson ?? null,
-    webhook_endpoint: run.webhookEndpoint,
-    fault: run.fault ?? null,
-  };
+  const record = insertRecord(run, change);
+  return { ...record, async: record.async ? 1 : 0, result_truncated: record.result_truncated ? 1 : 0 };
 }
 
 function doneRow(change: RunChange, end: NonNullable<RunChange['end']>): Record<string, string | number | null> {
@@ -684,31 +584,4 @@ function addResultTruncatedColumn(db: Database.Database): void {
   if (!columns.some((column) => column.name === 'result_truncated')) {
     db.exec(`ALTER TABLE runs ADD COLUMN result_truncated INTEGER NOT NULL DEFAULT 0`);
   }
-}
-
-function fromRow(row: RunRow): StoredRun {
-  return { ...summaryFromRow(row), paramsJson: row.params, resultJson: row.result };
-}
-
-function summaryFromRow(row: SummaryRow): RunSummary {
-  return {
-    seq: row.seq,
-    id: row.id,
-    projectId: row.project_id,
-    appName: row.app_name,
-    functionName: row.function_name,
-    async: row.async === 1,
-    method: row.method,
-    status: row.status,
-    statusCode: row.status_code,
-    createdAt: row.created_at,
-    startedAt: row.started_at,
-    completedAt: row.completed_at,
-    runTimeMs: row.run_time_ms,
-    queueTimeMs: row.queue_time_ms,
-    resultTruncated: row.result_truncated === 1,
-    errorJson: row.error,
-    webhookEndpoint: row.webhook_endpoint,
-    fault: row.fault,
-  };
 }

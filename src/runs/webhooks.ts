@@ -77,6 +77,8 @@ export class WebhookSender {
   // undici's request() follows no redirects, so a 3xx is an answer (recorded), never a second hop.
   private readonly agent: Agent;
   private readonly deliveries = new Set<Promise<void>>();
+  /** Deliveries waiting for their run's end, by run id: one withdrawn sends nothing. */
+  private readonly waiting = new Map<string, { withdrawn: boolean }>();
   /** Aborts at shutdown; every delivery waiting on its run listens to it, so it has no listener limit. */
   private readonly stopping = unlimitedAbortController();
 
@@ -94,11 +96,25 @@ export class WebhookSender {
 
   /** Delivers the run's outcome once it has ended; returns at once. */
   sendWhenDone(run: Run, target: WebhookTarget): void {
-    const delivery = this.deliverWhenDone(run, target).catch((err: unknown) => {
+    const state = { withdrawn: false };
+    this.waiting.set(run.id, state);
+    const delivery = this.deliverWhenDone(run, target, state).catch((err: unknown) => {
       this.options.log.error({ err, run_id: run.id }, 'webhook delivery failed unexpectedly');
     });
     this.deliveries.add(delivery);
-    void delivery.finally(() => this.deliveries.delete(delivery));
+    void delivery.finally(() => {
+      this.deliveries.delete(delivery);
+      if (this.waiting.get(run.id) === state) this.waiting.delete(run.id);
+    });
+  }
+
+  /**
+   * Sends nothing for this run when it ends: this server no longer holds it (a deployment's other
+   * server does, and sends its webhook). A delivery already begun goes on.
+   */
+  withdraw(runId: string): void {
+    const state = this.waiting.get(runId);
+    if (state) state.withdrawn = true;
   }
 
   /** Lets deliveries in progress finish for up to `graceMs`, then abandons the rest. */
@@ -109,9 +125,9 @@ export class WebhookSender {
     await this.agent.close();
   }
 
-  private async deliverWhenDone(run: Run, target: WebhookTarget): Promise<void> {
+  private async deliverWhenDone(run: Run, target: WebhookTarget, state: { withdrawn: boolean }): Promise<void> {
     await this.settledOrStopping(run);
-    if (!run.done) return;
+    if (!run.done || state.withdrawn) return;
     // The same body the caller got (an async caller got only {run_id}, so this is where its result goes).
     let body = this.options.describe(run).body;
     const fault = run.fault?.webhook;

@@ -51,6 +51,8 @@ export interface RuntimeStats {
   replicas: number;
   busy: number;
   queued: number;
+  /** Replicas started since this runtime was made (each a cold start); a reload (--watch) starts again from 0. */
+  replicaStarts: number;
 }
 
 export class AppRuntime {
@@ -99,7 +101,8 @@ export class AppRuntime {
   }
 
   get stats(): RuntimeStats {
-    return { replicas: this.backend.health().replicas, busy: this.admission.inFlight, queued: this.admission.waiting };
+    const { replicas, starts } = this.backend.health();
+    return { replicas, busy: this.admission.inFlight, queued: this.admission.waiting, replicaStarts: starts };
   }
 
   /** Refuses a run (of `paramsBytes` of params) at once when the queue is full, before a run exists for it. */

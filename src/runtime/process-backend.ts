@@ -63,7 +63,7 @@ export class ProcessBackend implements ReplicaBackend {
   }
 
   health(): BackendHealth {
-    return { replicas: this.pool.size };
+    return { replicas: this.pool.size, starts: this.pool.starts };
   }
 
   stop(): Promise<void> {

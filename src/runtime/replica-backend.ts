@@ -41,6 +41,8 @@ export interface DispatchOptions {
 export interface BackendHealth {
   /** Replicas running now (warm or busy). */
   replicas: number;
+  /** Replicas started since the backend was made (each a cold start), those it replaced included. */
+  starts: number;
 }
 
 export interface ReplicaBackend {

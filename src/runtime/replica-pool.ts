@@ -45,7 +45,11 @@ export class PooledReplica<P extends PooledProcess, Slot> {
 
 export class ReplicaPool<P extends PooledProcess, Slot> {
   private readonly replicas: PooledReplica<P, Slot>[] = [];
+  /** Replicas started for one run each (an injected cold start): outside the pool, stopped when their run leaves. */
+  private readonly oneOffs = new Set<PooledReplica<P, Slot>>();
   private stopping = false;
+  /** Replicas started since the pool was made, one-offs included: the dashboard's and /metrics' cold starts. */
+  starts = 0;
 
   /**
    * `create` starts a replica's process; `attach` wires the backend to a new replica (its events
@@ -59,8 +63,9 @@ export class ReplicaPool<P extends PooledProcess, Slot> {
     private readonly canAddReplica: () => boolean = () => true,
   ) {}
 
+  /** Replicas running now, one-offs included. */
   get size(): number {
-    return this.replicas.length;
+    return this.replicas.length + this.oneOffs.size;
   }
 
   /**
@@ -84,9 +89,29 @@ export class ReplicaPool<P extends PooledProcess, Slot> {
     return replica;
   }
 
+  /**
+   * An injected cold start: the run goes to a replica started for it alone, which takes no other
+   * run and stops once this one has left it; the warm replicas are left as they were. Replicas that
+   * cannot be added yet (a server not known to listen on its own port) cannot give one: the run is
+   * placed as `take` places it, which is a cold start only when no replica is running.
+   */
+  takeFresh(runId: string, slot: Slot): PooledReplica<P, Slot> {
+    if (!this.canAddReplica() || this.stopping) return this.take(runId, slot);
+    const replica = new PooledReplica<P, Slot>(this.create());
+    this.oneOffs.add(replica);
+    this.starts += 1;
+    this.attach(replica);
+    replica.runs.set(runId, slot);
+    return replica;
+  }
+
   /** A run has left its replica; an idle replica beyond min_replicas goes after `cooldown` seconds. */
   release(replica: PooledReplica<P, Slot>, runId: string): void {
     replica.runs.delete(runId);
+    if (this.oneOffs.delete(replica)) {
+      void replica.process.stop();
+      return;
+    }
     if (replica.active > 0 || this.stopping) return;
     replica.idleFor(this.scaling.cooldown * 1000, () => {
       if (replica.active > 0 || this.replicas.length <= this.scaling.minReplicas) return;
@@ -108,6 +133,7 @@ export class ReplicaPool<P extends PooledProcess, Slot> {
   /** Takes a replica out of the pool, so new runs go elsewhere (or to a new one). */
   retire(replica: PooledReplica<P, Slot>): void {
     replica.stayAwake();
+    this.oneOffs.delete(replica);
     const at = this.replicas.indexOf(replica);
     if (at >= 0) this.replicas.splice(at, 1);
   }
@@ -121,7 +147,9 @@ export class ReplicaPool<P extends PooledProcess, Slot> {
   /** Stops every replica. */
   async stop(): Promise<void> {
     this.stopping = true;
-    await Promise.all(this.replicas.splice(0).map((replica) => replica.process.stop()));
+    const all = [...this.replicas.splice(0), ...this.oneOffs];
+    this.oneOffs.clear();
+    await Promise.all(all.map((replica) => replica.process.stop()));
   }
 
   private replicaWithRoom(): PooledReplica<P, Slot> | undefined {
@@ -142,6 +170,7 @@ export class ReplicaPool<P extends PooledProcess, Slot> {
   private spawn(): PooledReplica<P, Slot> {
     const replica = new PooledReplica<P, Slot>(this.create());
     this.replicas.push(replica);
+    this.starts += 1;
     this.attach(replica);
     // A replica that never became ready is out of the pool at once; its runs end through `exited`.
     replica.process.ready.catch(() => this.retire(replica));

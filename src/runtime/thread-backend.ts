@@ -13,6 +13,7 @@ import type {
   InspectResult,
   ReplicaData,
   ReplicaMessage,
+  ReplicaWarmedMessage,
   RunRequest,
   RunResult,
   RunTask,
@@ -32,6 +33,13 @@ export class ThreadBackend implements ReplicaBackend {
   private readonly pool: Piscina;
   /** Each replica's count of onnxruntime calls in flight, by thread id. */
   private readonly nativeCalls = new Map<number, Int32Array>();
+  /** Resolves once min_replicas threads have warmed up (at once when they do not warm up). */
+  private readonly warmedUp: Promise<void>;
+  /** Threads started since the pool was made (piscina's workerCreate), injected cold starts included. */
+  private starts = 0;
+  private readonly countStart = () => {
+    this.starts += 1;
+  };
 
   constructor(config: AppConfig, replicaData: ReplicaData) {
     const { scaling, hardware } = config;
@@ -51,6 +59,9 @@ export class ThreadBackend implements ReplicaBackend {
       resourceLimits: { maxOldGenerationSizeMb: Math.max(64, Math.round(hardware.memory * 1024)) },
     });
     this.pool.on('workerDestroy', (worker: { threadId: number }) => this.nativeCalls.delete(worker.threadId));
+    this.warmedUp = replicaData.models?.warmUp ? this.replicasWarmed(scaling.minReplicas) : Promise.resolve();
+    // Emitted on a later microtask even for the min_replicas threads made in the constructor, so none is missed.
+    this.pool.on('workerCreate', this.countStart);
   }
 
   /** Imports the app's modules in a throwaway thread, given what its replicas get, and lists their exports. */
@@ -77,8 +88,14 @@ export class ThreadBackend implements ReplicaBackend {
     }
   }
 
-  /** piscina starts min_replicas threads as the pool is made; each imports the app on its first run. */
-  async start(): Promise<void> {}
+  /**
+   * piscina starts min_replicas threads as the pool is made; each imports the app on its first run,
+   * or, when it warms up (declared models), before it, and then says so: the app is started once
+   * min_replicas of them have.
+   */
+  start(): Promise<void> {
+    return this.warmedUp;
+  }
 
   run(request: RunRequest, listener: RunListener, options?: DispatchOptions): RunHandle {
     const run: ThreadRun = { request, listener, sent: performance.now(), ended: false, requeues: 0 };
@@ -150,11 +167,32 @@ export class ThreadBackend implements ReplicaBackend {
   private freshReplica(): Piscina {
     const pool = new Piscina({ ...this.pool.options, minThreads: 1, maxThreads: 1, idleTimeout: 0 });
     pool.on('workerDestroy', (worker: { threadId: number }) => this.nativeCalls.delete(worker.threadId));
+    pool.on('workerCreate', this.countStart);
     return pool;
   }
 
+  /** Waits for `count` replicas' `warmed` messages (piscina passes on what a thread posts on its parentPort). */
+  private replicasWarmed(count: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      let warmed = 0;
+      const onMessage = (message: unknown) => {
+        if ((message as Partial<ReplicaWarmedMessage> | null)?.type !== 'warmed' || ++warmed < count) return;
+        this.pool.off('message', onMessage);
+        this.pool.off('error', onError);
+        resolve();
+      };
+      const onError = (err: unknown) => {
+        this.pool.off('message', onMessage);
+        reject(err);
+      };
+      this.pool.on('message', onMessage);
+      this.pool.once('error', onError);
+      if (count === 0) resolve();
+    });
+  }
+
   health(): BackendHealth {
-    return { replicas: this.pool.threads.length };
+    return { replicas: this.pool.threads.length, starts: this.starts };
   }
 
   async stop(): Promise<void> {

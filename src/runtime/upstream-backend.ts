@@ -12,7 +12,7 @@ import WebSocket from 'ws';
 import type { SerializedError } from '../errors.ts';
 import type { RunRequest, RunResult } from '../replica-protocol.ts';
 import { type ForwardRunRequest, holdMessages, isForwarded } from './forwarding.ts';
-import type { BackendHealth, ReplicaBackend, RunHandle, RunListener } from './replica-backend.ts';
+import type { BackendHealth, DispatchOptions, ReplicaBackend, RunHandle, RunListener } from './replica-backend.ts';
 import { type PooledReplica, type PoolScaling, ReplicaPool } from './replica-pool.ts';
 import { ServerProcess } from './server-process.ts';
 
@@ -76,10 +76,11 @@ export class UpstreamBackend implements ReplicaBackend {
     return this.pool.start();
   }
 
-  run(request: RunRequest, listener: RunListener): RunHandle {
+  run(request: RunRequest, listener: RunListener, options?: DispatchOptions): RunHandle {
     if (!isForwarded(request)) throw new Error('A custom runtime serves forwarded requests only');
     const slot: RunSlot = { listener, stop: new AbortController(), ended: false };
-    const replica = this.pool.take(request.runId, slot);
+    // An injected cold start waits for a replica of its own: the entrypoint started and its readycheck passed.
+    const replica = options?.freshReplica ? this.pool.takeFresh(request.runId, slot) : this.pool.take(request.runId, slot);
     void this.forward(replica, request, slot);
     return {
       abort: (reason) => slot.stop.abort(reason),
@@ -92,7 +93,7 @@ export class UpstreamBackend implements ReplicaBackend {
   }
 
   health(): BackendHealth {
-    return { replicas: this.pool.size };
+    return { replicas: this.pool.size, starts: this.pool.starts };
   }
 
   async stop(): Promise<void> {

@@ -3,7 +3,7 @@
 
 import { performance } from 'node:perf_hooks';
 import type { MessagePort } from 'node:worker_threads';
-import { threadId, workerData } from 'node:worker_threads';
+import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { type SerializedError, serializeError } from '../errors.ts';
 import type { FunctionContext } from '../function-spec.ts';
 import type { Logger } from '../log.ts';
@@ -16,6 +16,7 @@ import {
   type InspectTask,
   type ReplicaData,
   type ReplicaMessage,
+  type ReplicaWarmedMessage,
   type RunResult,
   type RunTask,
   type ServerMessage,
@@ -49,7 +50,10 @@ async function warmUp(): Promise<void> {
     log.warn({ err: err instanceof Error ? err.message : String(err) }, 'warm-up did not finish; models load on their first call');
   }
 }
-if (data.models?.warmUp) await warmUp();
+if (data.models?.warmUp) {
+  await warmUp();
+  parentPort?.postMessage({ type: 'warmed', replica: threadId } satisfies ReplicaWarmedMessage);
+}
 
 export default async function handle(task: RunTask | InspectTask): Promise<RunResult | InspectResult> {
   if (task.type === 'inspect') return inspect();

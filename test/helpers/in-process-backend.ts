@@ -28,7 +28,7 @@ export class InProcessBackend implements ReplicaBackend {
   async stop(): Promise<void> {}
 
   health(): BackendHealth {
-    return { replicas: 1 };
+    return { replicas: 1, starts: 1 };
   }
 
   run(request: RunRequest, listener: RunListener): RunHandle {

@@ -185,6 +185,22 @@ describe.skipIf(skipReason !== '')('the Postgres run repository', () => {
     expect((await survivor.get(held.id))?.status).toBe('pending');
   });
 
+  it('tells, as it renews its leases, which runs it executes are stored but held by it no longer, and none not stored yet', async () => {
+    const slow = repository('server-slow', 50);
+    const [requeued, endedElsewhere, kept] = [newRun({ async: true }), newRun(), newRun()];
+    for (const run of [requeued, endedElsewhere, kept]) slow.insert(run);
+    await slow.commit();
+    // Its leases ran out: another server queued one again and marked another failed.
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    expect(await repository('server-other').requeueExpired()).toBeGreaterThanOrEqual(1);
+    await pool().query(`UPDATE runs SET status = 'failure', lease_until = NULL WHERE id = $1`, [endedElsewhere.id]);
+    await pool().query(`UPDATE runs SET lease_until = $2 WHERE id = $1`, [kept.id, Date.now() + 60_000]);
+
+    const notStoredYet = newRun().id;
+    const lost = await slow.renewLeases([requeued.id, endedElsewhere.id, kept.id, notStoredYet]);
+    expect(lost.sort()).toEqual([requeued.id, endedElsewhere.id].sort());
+  });
+
   it('keeps writes while the database cannot be reached, refuses commits with store_unavailable, and writes them once it can', async () => {
     const cutOff = await relay(Number(new URL(databaseUrl).port));
     try {
