@@ -271,7 +271,7 @@ async function coldStartBreakdown(): Promise<void> {
   const steps = [
     ['thread.mjs', 'a worker thread that does nothing'],
     ['loader.mjs', '+ loader hooks registered (tsx, the cerebrium-local resolver)'],
-    ['framework.mjs', "+ the replica's own code and 'cerebrium-local' imported"],
+    ['framework.mjs', "+ the replica's own code imported"],
     ['app.mjs', '+ the app (bench/apps/cold) imported'],
   ] as const;
   const times = new Map<string, number[]>();
@@ -587,9 +587,9 @@ if (wanted('sync')) await benchSyncAndStreams();
 if (wanted('cold')) await benchColdStart();
 const embeddingsBench: EmbeddingsBench = { reps: REPS, seconds: LOAD_SECONDS, load, addRow };
 if (wanted('embed')) await benchEmbeddings(embeddingsBench);
-// The MiniLM-shaped model costs minutes to generate and seconds per call: full runs only (or --only=embed-minilm).
+// The MiniLM-shaped model (≈90 MB) makes these rows slow: full runs only (or --only=embed-minilm / --only=warm-up).
 if ((!quick && !only) || only?.includes('embed-minilm')) await benchRealisticEmbeddings(embeddingsBench);
-if (wanted('warm-up')) await benchWarmUp({ reps: REPS, addRow }, await realisticModelFolder());
+if ((!quick && !only) || only?.includes('warm-up')) await benchWarmUp({ reps: REPS, addRow }, await realisticModelFolder());
 if (wanted('stall')) await benchHealthUnderBigResults();
 if (wanted('python') || wanted('python-cold') || wanted('custom')) {
   const python = pythonExecutable();

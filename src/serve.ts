@@ -11,6 +11,7 @@ import { authChangeNotice, prepareAuthReload } from './auth/auth-reload.ts';
 import { publicAppsWarning } from './auth/exposure.ts';
 import { type AuthContext, type AuthOptions, setUpAuth } from './auth/setup-auth.ts';
 import { DEFAULTS } from './defaults.ts';
+import type { FaultInjector } from './faults/fault-injector.ts';
 import { setUpFaults } from './faults/setup-faults.ts';
 import { closeServer } from './http/close-server.ts';
 import { authModeOf } from './http/local-api-routes.ts';
@@ -20,7 +21,7 @@ import type { PostgresDeployment } from './runs/postgres-deployment.ts';
 import { recoverInterruptedRuns } from './runs/recover-interrupted.ts';
 import type { Run } from './runs/run.ts';
 import { RunMetrics } from './runs/run-metrics.ts';
-import { runOutcome } from './runs/run-outcome.ts';
+import { type DescribeOutcome, runOutcome } from './runs/run-outcome.ts';
 import type { RunRepository } from './runs/run-repository.ts';
 import { retainRuns } from './runs/run-retention.ts';
 import { RunService } from './runs/run-service.ts';
@@ -123,21 +124,7 @@ export interface RunningServer {
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
   const pretty = options.logDestination ? false : wantsPrettyLogs();
   const logger = createLogger({ level: options.logLevel, pretty, destination: options.logDestination });
-  const registry = new AppRegistry({
-    projectId: options.projectId,
-    logLevel: options.logLevel,
-    prettyLogs: pretty,
-    maxQueue: options.maxQueue ?? DEFAULTS.maxQueue,
-    maxQueueBytes: options.maxQueueBytes ?? DEFAULTS.maxQueueBytes,
-    abortGraceMs: options.abortGraceMs ?? DEFAULTS.abortGraceMs,
-    executionProvider: options.executionProvider,
-    strictProvider: options.strictProvider,
-    passEnv: options.passEnv,
-    python: options.python ?? DEFAULTS.python,
-    healthcheckIntervalMs: options.healthcheckIntervalMs ?? DEFAULTS.healthcheckIntervalMs,
-    log: logger,
-    installDeps: options.installDeps ? { dataDir: options.dataDir ?? DEFAULTS.dataDir } : undefined,
-  });
+  const registry = makeRegistry(options, logger, pretty);
   const warnings = await registry.loadConfigs(options.appDirs);
   for (const warning of warnings) logger.warn(warning);
   const authContext = { projectId: options.projectId, dataDir: options.dataDir };
@@ -147,14 +134,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
 
   const exposeErrorStacks = options.exposeErrorStacks ?? process.env.NODE_ENV !== 'production';
   const describe = (run: Run) => runOutcome(run, exposeErrorStacks);
-  const deployment = options.databaseUrl === undefined ? undefined : await openDeployment(options, options.databaseUrl, logger);
-  const repository: RunRepository = deployment?.repository ?? SqliteRunRepository.open({ dataDir: options.dataDir, log: logger });
-  const interrupted = await recoverInterruptedRuns(repository);
-  if (interrupted > 0) {
-    logger.warn({ runs: interrupted, store: repository.location }, 'runs left unfinished by a server that stopped are marked as failed');
-  }
-  const retention = { days: options.retainRunsDays ?? DEFAULTS.retainRunsDays, perApp: options.retainRuns ?? DEFAULTS.retainRuns };
-  const stopPruning = retainRuns(retention, repository, logger);
+  const store = await openRunStore(options, logger);
+  const { deployment, repository } = store;
   const webhooks = new WebhookSender({
     repository,
     describe,
@@ -165,55 +146,11 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   });
   const metrics = new RunMetrics(registry);
   const faults = await setUpFaults(options, metrics.registry, logger);
-  const maxStoredResultBytes = options.maxStoredResultBytes ?? DEFAULTS.maxStoredResultBytes;
-  const runs = new RunService({
-    apps: registry,
-    repository,
-    webhooks,
-    log: logger,
-    metrics,
-    describe,
-    maxStoredResultBytes,
-    logBounds: options.runLogBounds,
-    faults: faults.injector,
-    asyncQueue: deployment?.queue,
-    peers: deployment?.queue,
-  });
-  const shutdownGraceMs = options.shutdownGraceMs ?? DEFAULTS.shutdownGraceMs;
-
-  const server = buildServer({
-    registry,
-    runs,
-    metrics,
-    logger,
-    bodyLimit: options.bodyLimit ?? DEFAULTS.bodyLimit,
-    exposeErrorStacks,
-    sseHeartbeatMs: options.sseHeartbeatMs ?? DEFAULTS.sseHeartbeatMs,
-    maxJsonDepth: options.maxJsonDepth ?? DEFAULTS.maxJsonDepth,
-    requestTimeoutMs: options.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs,
-    streamStallMs: options.streamStallMs ?? DEFAULTS.streamStallMs,
-    auth: auth.auth,
-    faults: faults.injector && options.allowFaults ? { injector: faults.injector, projectId: options.projectId } : undefined,
-    faultInjector: faults.injector,
-    dashboard:
-      options.dashboard === false
-        ? undefined
-        : { projectId: options.projectId, authMode: authModeOf(options.auth, auth.auth.hasChecker), dataDir: options.dataDir ?? null },
-  });
-  try {
-    await server.listen({ host: options.host, port: options.port });
-  } catch (err) {
-    // Release the data dir's lock, so a retry in this process (or another server) can open it.
-    stopPruning();
-    await repository.close();
-    throw err;
-  }
+  const runs = makeRunService({ registry, repository, webhooks, logger, metrics, describe, faults: faults.injector, deployment }, options);
+  const server = makeHttpServer({ registry, runs, metrics, logger, exposeErrorStacks, auth: auth.auth, faults: faults.injector }, options);
+  const url = await listen(server, options, store);
   // One of a deployment: take queued async runs (once the apps are loaded) and hear cancels.
   await deployment?.start(runs, () => registry.names);
-  const address = server.server.address();
-  const port = typeof address === 'object' && address ? address.port : options.port;
-  const shownHost = options.host.includes(':') ? `[${options.host}]` : options.host;
-  const url = `http://${shownHost}:${port}`;
   for (const line of auth.banner) options.print?.(line);
   const exposed = publicAppsWarning(options.host, registry.appConfigs);
   if (exposed) logger.warn(exposed);
@@ -228,6 +165,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   // The caller decides what a load failure means; this keeps it from being unhandled meanwhile.
   loaded.catch(() => undefined);
 
+  const shutdownGraceMs = options.shutdownGraceMs ?? DEFAULTS.shutdownGraceMs;
+  const parts: ServerParts = { server, registry, runs, webhooks, store, logger, shutdownGraceMs };
   return {
     server,
     registry,
@@ -240,28 +179,151 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     runRepository: repository,
     url,
     loaded,
-    async close() {
-      // Stop taking calls, let accepted runs and webhooks drain, then stop replicas.
-      watcher?.close();
-      faults.stop();
-      // New calls get 503 while accepted runs (sync, streams, async) finish; then the listener closes,
-      // which waits for their responses to be written until the grace ends, then closes every connection.
-      registry.draining = true;
-      deployment?.stopTaking();
-      const graceEndsAt = Date.now() + shutdownGraceMs;
-      const unfinished = await runs.drain(shutdownGraceMs);
-      await closeServer(server, graceEndsAt);
-      if (unfinished.length > 0) {
-        logger.warn({ runs: unfinished.length }, 'runs still unfinished at shutdown; the next start marks them as failed');
-      }
-      await webhooks.close(shutdownGraceMs);
-      await registry.close();
-      stopPruning();
-      // Leases are renewed until here, so another server takes over none of the runs that drained.
-      await deployment?.close();
-      await repository.close();
-    },
+    close: () => closeParts(parts, () => watcher?.close(), faults.stop),
   };
+}
+
+function makeRegistry(options: ServeOptions, logger: Logger, prettyLogs: boolean): AppRegistry {
+  return new AppRegistry({
+    projectId: options.projectId,
+    logLevel: options.logLevel,
+    prettyLogs,
+    maxQueue: options.maxQueue ?? DEFAULTS.maxQueue,
+    maxQueueBytes: options.maxQueueBytes ?? DEFAULTS.maxQueueBytes,
+    abortGraceMs: options.abortGraceMs ?? DEFAULTS.abortGraceMs,
+    executionProvider: options.executionProvider,
+    strictProvider: options.strictProvider,
+    passEnv: options.passEnv,
+    python: options.python ?? DEFAULTS.python,
+    healthcheckIntervalMs: options.healthcheckIntervalMs ?? DEFAULTS.healthcheckIntervalMs,
+    log: logger,
+    installDeps: options.installDeps ? { dataDir: options.dataDir ?? DEFAULTS.dataDir } : undefined,
+  });
+}
+
+/** What the run service and the HTTP server are made from. */
+interface ServiceParts {
+  registry: AppRegistry;
+  logger: Logger;
+  metrics: RunMetrics;
+  faults: FaultInjector | undefined;
+}
+
+function makeRunService(
+  parts: ServiceParts & {
+    repository: RunRepository;
+    webhooks: WebhookSender;
+    describe: DescribeOutcome;
+    deployment: PostgresDeployment | undefined;
+  },
+  options: ServeOptions,
+): RunService {
+  return new RunService({
+    apps: parts.registry,
+    repository: parts.repository,
+    webhooks: parts.webhooks,
+    log: parts.logger,
+    metrics: parts.metrics,
+    describe: parts.describe,
+    maxStoredResultBytes: options.maxStoredResultBytes ?? DEFAULTS.maxStoredResultBytes,
+    logBounds: options.runLogBounds,
+    faults: parts.faults,
+    asyncQueue: parts.deployment?.queue,
+    peers: parts.deployment?.queue,
+  });
+}
+
+function makeHttpServer(
+  parts: ServiceParts & { runs: RunService; exposeErrorStacks: boolean; auth: AppAuth },
+  options: ServeOptions,
+): FastifyInstance {
+  const { faults, auth } = parts;
+  return buildServer({
+    registry: parts.registry,
+    runs: parts.runs,
+    metrics: parts.metrics,
+    logger: parts.logger,
+    bodyLimit: options.bodyLimit ?? DEFAULTS.bodyLimit,
+    exposeErrorStacks: parts.exposeErrorStacks,
+    sseHeartbeatMs: options.sseHeartbeatMs ?? DEFAULTS.sseHeartbeatMs,
+    maxJsonDepth: options.maxJsonDepth ?? DEFAULTS.maxJsonDepth,
+    requestTimeoutMs: options.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs,
+    streamStallMs: options.streamStallMs ?? DEFAULTS.streamStallMs,
+    auth,
+    faults: faults && options.allowFaults ? { injector: faults, projectId: options.projectId } : undefined,
+    faultInjector: faults,
+    dashboard:
+      options.dashboard === false
+        ? undefined
+        : { projectId: options.projectId, authMode: authModeOf(options.auth, auth.hasChecker), dataDir: options.dataDir ?? null },
+  });
+}
+
+/** Where runs are kept: SQLite, or a deployment's Postgres; runs a stopped server left are marked failed, old ones pruned. */
+interface RunStore {
+  repository: RunRepository;
+  deployment: PostgresDeployment | undefined;
+  stopPruning: () => void;
+}
+
+async function openRunStore(options: ServeOptions, logger: Logger): Promise<RunStore> {
+  const deployment = options.databaseUrl === undefined ? undefined : await openDeployment(options, options.databaseUrl, logger);
+  const repository: RunRepository = deployment?.repository ?? SqliteRunRepository.open({ dataDir: options.dataDir, log: logger });
+  const interrupted = await recoverInterruptedRuns(repository);
+  if (interrupted > 0) {
+    logger.warn({ runs: interrupted, store: repository.location }, 'runs left unfinished by a server that stopped are marked as failed');
+  }
+  const retention = { days: options.retainRunsDays ?? DEFAULTS.retainRunsDays, perApp: options.retainRuns ?? DEFAULTS.retainRuns };
+  return { repository, deployment, stopPruning: retainRuns(retention, repository, logger) };
+}
+
+/** Listens, and answers the URL with the port actually bound; a failure releases the run store first. */
+async function listen(server: FastifyInstance, options: ServeOptions, store: RunStore): Promise<string> {
+  try {
+    await server.listen({ host: options.host, port: options.port });
+  } catch (err) {
+    // Release the data dir's lock, so a retry in this process (or another server) can open it.
+    store.stopPruning();
+    await store.repository.close();
+    throw err;
+  }
+  const address = server.server.address();
+  const port = typeof address === 'object' && address ? address.port : options.port;
+  const shownHost = options.host.includes(':') ? `[${options.host}]` : options.host;
+  return `http://${shownHost}:${port}`;
+}
+
+interface ServerParts {
+  server: FastifyInstance;
+  registry: AppRegistry;
+  runs: RunService;
+  webhooks: WebhookSender;
+  store: RunStore;
+  logger: Logger;
+  shutdownGraceMs: number;
+}
+
+/** Stops taking calls, lets accepted runs and webhooks drain, then stops replicas and the store. */
+async function closeParts(parts: ServerParts, stopWatching: () => void, stopFaults: () => void): Promise<void> {
+  const { server, registry, runs, webhooks, store, logger, shutdownGraceMs } = parts;
+  stopWatching();
+  stopFaults();
+  // New calls get 503 while accepted runs (sync, streams, async) finish; then the listener closes,
+  // which waits for their responses to be written until the grace ends, then closes every connection.
+  registry.draining = true;
+  store.deployment?.stopTaking();
+  const graceEndsAt = Date.now() + shutdownGraceMs;
+  const unfinished = await runs.drain(shutdownGraceMs);
+  await closeServer(server, graceEndsAt);
+  if (unfinished.length > 0) {
+    logger.warn({ runs: unfinished.length }, 'runs still unfinished at shutdown; the next start marks them as failed');
+  }
+  await webhooks.close(shutdownGraceMs);
+  await registry.close();
+  store.stopPruning();
+  // Leases are renewed until here, so another server takes over none of the runs that drained.
+  await store.deployment?.close();
+  await store.repository.close();
 }
 
 /** --database-url: this server joins the deployment on that database (migrations applied at start). */
