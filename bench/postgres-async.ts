@@ -23,6 +23,21 @@ if (typeof started === 'string') {
 }
 const postgres: TestPostgres = started;
 
+/** One server on its own SQLite store: the embedded default, against which the database's cost shows. */
+async function sqliteServer(): Promise<Server> {
+  const args = [CLI, 'serve', APP_DIR, '--project-id', PROJECT, '--log-level', 'warn', '--data-dir', dataDir('bench_sqlite')];
+  return startProcess('bench_sqlite', args);
+}
+
+/** Runs of `fn` that succeeded on `server`, from its /metrics (runs_total). */
+async function succeeded(server: Server, fn: string): Promise<number> {
+  const text = await (await fetch(`${server.url}/metrics`)).text();
+  const line = text
+    .split('\n')
+    .find((l) => l.startsWith('cerebrium_local_runs_total{') && l.includes(`function="${fn}"`) && l.includes('status="success"'));
+  return line ? Number(line.split(' ').pop()) : 0;
+}
+
 async function deployment(name: string, servers: number): Promise<{ servers: Server[]; db: pg.Pool }> {
   const url = await postgres.database(name);
   const started: Server[] = [];
@@ -44,7 +59,7 @@ async function submit(server: Server, fn: string, body: unknown): Promise<string
 }
 
 /** RUNS async echo runs from CALLERS callers, sent to the servers in turn; runs/s from the first call to the last run's end. */
-async function asyncThroughput(servers: Server[], db: pg.Pool): Promise<number> {
+async function asyncThroughput(servers: Server[], done: () => Promise<number>): Promise<number> {
   const started = performance.now();
   let next = 0;
   const callers = Array.from({ length: CALLERS }, async () => {
@@ -54,11 +69,7 @@ async function asyncThroughput(servers: Server[], db: pg.Pool): Promise<number> 
     }
   });
   await Promise.all(callers);
-  for (;;) {
-    const { rows } = await db.query<{ done: string }>(`SELECT count(*) AS done FROM runs WHERE async AND status = 'success'`);
-    if (Number(rows[0].done) >= RUNS) break;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  while ((await done()) < RUNS) await new Promise((resolve) => setTimeout(resolve, 20));
   return RUNS / ((performance.now() - started) / 1000);
 }
 
@@ -84,14 +95,24 @@ async function cancelLatency(holder: Server, other: Server, db: pg.Pool): Promis
 const percentile = (values: number[], p: number) =>
   [...values].sort((x, y) => x - y)[Math.min(values.length - 1, Math.floor(values.length * p))];
 
+/** Successful async runs in a deployment's database. */
+const doneIn = (db: pg.Pool) => async () => {
+  const { rows } = await db.query<{ done: string }>(`SELECT count(*) AS done FROM runs WHERE async AND status = 'success'`);
+  return Number(rows[0].done);
+};
+
 try {
+  const embedded = await sqliteServer();
+  const sqlite = await asyncThroughput([embedded], () => succeeded(embedded, 'echo'));
+  await stopProcess(embedded);
+
   const one = await deployment('bench_one', 1);
-  const oneServer = await asyncThroughput(one.servers, one.db);
+  const oneServer = await asyncThroughput(one.servers, doneIn(one.db));
   for (const s of one.servers) await stopProcess(s);
   await one.db.end();
 
   const two = await deployment('bench_two', 2);
-  const twoServers = await asyncThroughput(two.servers, two.db);
+  const twoServers = await asyncThroughput(two.servers, doneIn(two.db));
   const cancels: number[] = [];
   for (let i = 0; i < CANCELS; i++) cancels.push(await cancelLatency(two.servers[0], two.servers[1], two.db));
   for (const s of two.servers) await stopProcess(s);
@@ -100,6 +121,7 @@ try {
   const result = {
     runs: RUNS,
     asyncRunsPerSecond: {
+      sqliteOneServer: Math.round(sqlite),
       oneServer: Math.round(oneServer),
       twoServers: Math.round(twoServers),
       ratio: +(twoServers / oneServer).toFixed(2),
@@ -108,7 +130,7 @@ try {
   };
   console.log(JSON.stringify(result, null, 2));
   console.log(
-    `| postgres async (${RUNS} runs) | ${result.asyncRunsPerSecond.oneServer}/s one server | ${result.asyncRunsPerSecond.twoServers}/s two servers (${result.asyncRunsPerSecond.ratio}×) | cancel across servers p50 ${result.cancelAcrossServersMs.p50} ms, p95 ${result.cancelAcrossServersMs.p95} ms |`,
+    `| postgres async (${RUNS} runs) | ${result.asyncRunsPerSecond.sqliteOneServer}/s one server on SQLite | ${result.asyncRunsPerSecond.oneServer}/s one server | ${result.asyncRunsPerSecond.twoServers}/s two servers (${result.asyncRunsPerSecond.ratio}×) | cancel across servers p50 ${result.cancelAcrossServersMs.p50} ms, p95 ${result.cancelAcrossServersMs.p95} ms |`,
   );
 } finally {
   await postgres.remove();
