@@ -97,6 +97,7 @@ describe.skipIf(!hasPython3)('Python apps', () => {
       logLevel: 'info',
       abortGraceMs: 300,
       python,
+      allowFaults: true,
     });
   });
 
@@ -411,6 +412,17 @@ describe.skipIf(!hasPython3)('Python apps', () => {
     it(".env values, APP_NAME and PROJECT_ID are in os.environ (the server's names win over .env)", async () => {
       const { body } = await call('environment');
       expect(body.result).toEqual({ SECRET_WORD: 'swordfish', APP_NAME: APP, PROJECT_ID: 'p-test' });
+    });
+  });
+
+  describe('injected cold start', () => {
+    it('runs a call with x-cerebrium-local-fault: cold in a process started for it, leaving the warm one in place', async () => {
+      const warm = await currentPid();
+      const res = await server.post(`/v4/p-test/${APP}/pid`, {}, { 'x-cerebrium-local-fault': 'cold' });
+      expect(res.status).toBe(200);
+      const cold = ((await res.json()) as Envelope<number>).result;
+      expect(cold).not.toBe(warm);
+      expect(await currentPid()).toBe(warm);
     });
   });
 

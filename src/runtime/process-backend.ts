@@ -7,7 +7,7 @@ import type { SerializedError } from '../errors.ts';
 import type { ReplicaMessage, RunRequest } from '../replica-protocol.ts';
 import { toSseFrame } from '../worker/sse-frame.ts';
 import { PythonProcess } from './python-process.ts';
-import type { BackendHealth, ReplicaBackend, RunHandle, RunListener } from './replica-backend.ts';
+import type { BackendHealth, DispatchOptions, ReplicaBackend, RunHandle, RunListener } from './replica-backend.ts';
 import { type PooledReplica, type PoolScaling, ReplicaPool } from './replica-pool.ts';
 
 export interface ProcessBackendOptions {
@@ -47,9 +47,10 @@ export class ProcessBackend implements ReplicaBackend {
     return this.pool.start();
   }
 
-  run(request: RunRequest, listener: RunListener): RunHandle {
+  run(request: RunRequest, listener: RunListener, options?: DispatchOptions): RunHandle {
     const slot: RunSlot = { listener, sse: request.stream === 'sse' };
-    const replica = this.pool.take(request.runId, slot);
+    // An injected cold start gets a process of its own, which imports main.py anew and stops after the run.
+    const replica = options?.freshReplica ? this.pool.takeFresh(request.runId, slot) : this.pool.take(request.runId, slot);
     // The bridge sends raw values; SSE framing is done here, by the same rules as for thread replicas.
     replica.process.send({ type: 'run', ...request, stream: request.stream === false ? false : 'raw' });
     return {
