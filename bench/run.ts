@@ -14,6 +14,7 @@ import { Worker } from 'node:worker_threads';
 import autocannon from 'autocannon';
 import { benchEmbeddings, benchRealisticEmbeddings, type EmbeddingsBench, realisticModelFolder } from './embeddings.ts';
 import { dataDir, freePort, root, rssMb, type Server, startProcess, stopProcess } from './processes.ts';
+import { benchReplicaMemory } from './replica-memory.ts';
 import { benchWarmUp } from './warm-up.ts';
 
 const quick = process.argv.includes('--quick');
@@ -577,13 +578,14 @@ function writeResults(info: Record<string, string | number>): void {
 
 const info = machine();
 console.log(`bench: ${JSON.stringify(info)}`);
-// `--only=sync,cold,embed,embed-minilm,warm-up,stall,python,python-cold,custom` runs some parts (while developing); RESULTS.md is only written by a full run.
+// `--only=sync,memory,cold,embed,embed-minilm,warm-up,stall,python,python-cold,custom` runs some parts (while developing); RESULTS.md is only written by a full run.
 const only = process.argv
   .find((a) => a.startsWith('--only='))
   ?.slice('--only='.length)
   .split(',');
 const wanted = (part: string) => !only || only.includes(part);
 if (wanted('sync')) await benchSyncAndStreams();
+if (wanted('memory')) await benchReplicaMemory({ reps: REPS, addRow });
 if (wanted('cold')) await benchColdStart();
 const embeddingsBench: EmbeddingsBench = { reps: REPS, seconds: LOAD_SECONDS, load, addRow };
 if (wanted('embed')) await benchEmbeddings(embeddingsBench);
