@@ -1,10 +1,11 @@
 // `cerebrium-local serve [APP_DIR ...]`: the command line. Returns the exit code.
-import { parseArgs } from 'node:util';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+import type { AuthOptions } from '../auth/setup-auth.ts';
 import { tokenCommand } from '../auth/token-command.ts';
 import { ConfigError } from '../config/load-config.ts';
 import { DEFAULTS } from '../defaults.ts';
 import { parseExecutionProvider } from '../models/provider-names.ts';
-import { type RunningServer, startServer } from '../serve.ts';
+import { type RunningServer, type ServeOptions, startServer } from '../serve.ts';
 import { initCommand } from './init-command.ts';
 import { parityCommand } from './parity-command.ts';
 import { recordCommand } from './record-command.ts';
@@ -125,123 +126,154 @@ function intOption(name: string, value: string | undefined, fallback: number, mi
   return n;
 }
 
+// The options `serve` takes, as parseArgs reads them; the help text is USAGE above.
+const SERVE_OPTIONS = {
+  port: { type: 'string' },
+  host: { type: 'string' },
+  'project-id': { type: 'string' },
+  'log-level': { type: 'string' },
+  'max-queue': { type: 'string' },
+  'max-queue-bytes': { type: 'string' },
+  'request-timeout-ms': { type: 'string' },
+  'stream-stall-ms': { type: 'string' },
+  'abort-grace-ms': { type: 'string' },
+  'body-limit': { type: 'string' },
+  'execution-provider': { type: 'string' },
+  'strict-provider': { type: 'boolean' },
+  'jwt-secret': { type: 'string' },
+  'jwt-public-key': { type: 'string' },
+  jwks: { type: 'string' },
+  'data-dir': { type: 'string' },
+  'database-url': { type: 'string' },
+  'run-lease-ms': { type: 'string' },
+  python: { type: 'string' },
+  'healthcheck-interval-ms': { type: 'string' },
+  'install-deps': { type: 'boolean' },
+  'insecure-skip-signature': { type: 'boolean' },
+  'webhook-retry-delay-ms': { type: 'string' },
+  'webhook-deny-private': { type: 'boolean' },
+  'no-dashboard': { type: 'boolean' },
+  'pass-env': { type: 'string', multiple: true },
+  watch: { type: 'boolean' },
+  'allow-faults': { type: 'boolean' },
+  faults: { type: 'string' },
+  'faults-seed': { type: 'string' },
+  'shutdown-grace-ms': { type: 'string' },
+  'keep-runs-days': { type: 'string' },
+  'retain-runs-days': { type: 'string' },
+  'retain-runs': { type: 'string' },
+  'max-stored-result-bytes': { type: 'string' },
+  'max-json-depth': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies ParseArgsConfig['options'];
+
+function parseServeArgs(argv: string[]) {
+  return parseArgs({ args: argv, allowPositionals: true, options: SERVE_OPTIONS });
+}
+
+type ServeValues = ReturnType<typeof parseServeArgs>['values'];
+
 async function serve(argv: string[]): Promise<number> {
   let running: RunningServer;
   try {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        port: { type: 'string' },
-        host: { type: 'string' },
-        'project-id': { type: 'string' },
-        'log-level': { type: 'string' },
-        'max-queue': { type: 'string' },
-        'max-queue-bytes': { type: 'string' },
-        'request-timeout-ms': { type: 'string' },
-        'stream-stall-ms': { type: 'string' },
-        'abort-grace-ms': { type: 'string' },
-        'body-limit': { type: 'string' },
-        'execution-provider': { type: 'string' },
-        'strict-provider': { type: 'boolean' },
-        'jwt-secret': { type: 'string' },
-        'jwt-public-key': { type: 'string' },
-        jwks: { type: 'string' },
-        'data-dir': { type: 'string' },
-        'database-url': { type: 'string' },
-        'run-lease-ms': { type: 'string' },
-        python: { type: 'string' },
-        'healthcheck-interval-ms': { type: 'string' },
-        'install-deps': { type: 'boolean' },
-        'insecure-skip-signature': { type: 'boolean' },
-        'webhook-retry-delay-ms': { type: 'string' },
-        'webhook-deny-private': { type: 'boolean' },
-        'no-dashboard': { type: 'boolean' },
-        'pass-env': { type: 'string', multiple: true },
-        watch: { type: 'boolean' },
-        'allow-faults': { type: 'boolean' },
-        faults: { type: 'string' },
-        'faults-seed': { type: 'string' },
-        'shutdown-grace-ms': { type: 'string' },
-        'keep-runs-days': { type: 'string' },
-        'retain-runs-days': { type: 'string' },
-        'retain-runs': { type: 'string' },
-        'max-stored-result-bytes': { type: 'string' },
-        'max-json-depth': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
+    const { values, positionals } = parseServeArgs(argv);
     if (values.help) {
       process.stdout.write(USAGE);
       return 0;
     }
-    const envSecret = process.env.CEREBRIUM_JWT_SECRET;
-    // Read once, then gone from process.env: nothing later (a replica's environment, --pass-env, a
-    // dependency) can pick it up there. /proc/self/environ still shows it: see docs/security.md.
-    delete process.env.CEREBRIUM_JWT_SECRET;
-    running = await startServer({
-      appDirs: positionals.length ? positionals : ['.'],
-      port: intOption('port', values.port ?? process.env.PORT, D.port),
-      host: values.host ?? process.env.HOST ?? D.host,
-      projectId: values['project-id'] ?? process.env.CEREBRIUM_PROJECT_ID ?? D.projectId,
-      logLevel: values['log-level'] ?? process.env.LOG_LEVEL ?? D.logLevel,
-      maxQueue: intOption('max-queue', values['max-queue'], D.maxQueue),
-      maxQueueBytes: intOption('max-queue-bytes', values['max-queue-bytes'], D.maxQueueBytes),
-      requestTimeoutMs: intOption('request-timeout-ms', values['request-timeout-ms'], D.requestTimeoutMs),
-      streamStallMs: intOption('stream-stall-ms', values['stream-stall-ms'], D.streamStallMs),
-      abortGraceMs: intOption('abort-grace-ms', values['abort-grace-ms'], D.abortGraceMs),
-      bodyLimit: intOption('body-limit', values['body-limit'], D.bodyLimit),
-      executionProvider: values['execution-provider'] === undefined ? undefined : parseExecutionProvider(values['execution-provider']),
-      strictProvider: values['strict-provider'] === true || process.env.CEREBRIUM_LOCAL_STRICT_PROVIDER === '1',
-      auth: {
-        // The environment's secret steps aside for a key given on the command line.
-        jwtSecret:
-          values['jwt-secret'] ??
-          ((values['jwt-public-key'] ?? values.jwks ?? values['insecure-skip-signature']) !== undefined ? undefined : envSecret),
-        jwtPublicKeyFile: values['jwt-public-key'],
-        jwks: values.jwks,
-        insecureSkipSignature: values['insecure-skip-signature'],
-      },
-      dataDir: values['data-dir'] ?? D.dataDir,
-      databaseUrl: values['database-url'] ?? (process.env.DATABASE_URL || undefined),
-      runLeaseMs: intOption('run-lease-ms', values['run-lease-ms'], D.runLeaseMs, 30),
-      python: values.python ?? D.python,
-      healthcheckIntervalMs: intOption('healthcheck-interval-ms', values['healthcheck-interval-ms'], D.healthcheckIntervalMs),
-      installDeps: values['install-deps'] ?? false,
-      webhookRetryDelayMs: intOption('webhook-retry-delay-ms', values['webhook-retry-delay-ms'], D.webhookRetryDelayMs),
-      webhookDenyPrivate: values['webhook-deny-private'] ?? false,
-      dashboard: !values['no-dashboard'],
-      passEnv: values['pass-env'] ?? [],
-      watch: values.watch ?? false,
-      allowFaults: values['allow-faults'] ?? false,
-      faultsFile: values.faults,
-      faultsSeed: values['faults-seed'] === undefined ? undefined : intOption('faults-seed', values['faults-seed'], 0),
-      shutdownGraceMs: intOption('shutdown-grace-ms', values['shutdown-grace-ms'], D.shutdownGraceMs),
-      // --keep-runs-days is the option's earlier name, still taken.
-      retainRunsDays:
-        values['retain-runs-days'] !== undefined
-          ? intOption('retain-runs-days', values['retain-runs-days'], D.retainRunsDays)
-          : intOption('keep-runs-days', values['keep-runs-days'], D.retainRunsDays),
-      retainRuns: intOption('retain-runs', values['retain-runs'], D.retainRuns),
-      maxStoredResultBytes: intOption('max-stored-result-bytes', values['max-stored-result-bytes'], D.maxStoredResultBytes),
-      maxJsonDepth: intOption('max-json-depth', values['max-json-depth'], D.maxJsonDepth, 1),
-      print: (line) => process.stdout.write(`${line}\n`),
-    });
+    const envSecret = takeEnvSecret();
+    running = await startServer(serveOptions(values, positionals, envSecret));
   } catch (err) {
     process.stderr.write(`cerebrium-local: ${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
   }
+  if (!(await appsLoaded(running))) return 1;
+  return exitCodeOnSignal(running);
+}
 
+function takeEnvSecret(): string | undefined {
+  const envSecret = process.env.CEREBRIUM_JWT_SECRET;
+  // Read once, then gone from process.env: nothing later (a replica's environment, --pass-env, a
+  // dependency) can pick it up there. /proc/self/environ still shows it: see docs/security.md.
+  delete process.env.CEREBRIUM_JWT_SECRET;
+  return envSecret;
+}
+
+// Options are read in the order they are listed, so the first bad one named in an error stays the same.
+function serveOptions(values: ServeValues, positionals: string[], envSecret: string | undefined): ServeOptions {
+  return {
+    appDirs: positionals.length ? positionals : ['.'],
+    port: intOption('port', values.port ?? process.env.PORT, D.port),
+    host: values.host ?? process.env.HOST ?? D.host,
+    projectId: values['project-id'] ?? process.env.CEREBRIUM_PROJECT_ID ?? D.projectId,
+    logLevel: values['log-level'] ?? process.env.LOG_LEVEL ?? D.logLevel,
+    maxQueue: intOption('max-queue', values['max-queue'], D.maxQueue),
+    maxQueueBytes: intOption('max-queue-bytes', values['max-queue-bytes'], D.maxQueueBytes),
+    requestTimeoutMs: intOption('request-timeout-ms', values['request-timeout-ms'], D.requestTimeoutMs),
+    streamStallMs: intOption('stream-stall-ms', values['stream-stall-ms'], D.streamStallMs),
+    abortGraceMs: intOption('abort-grace-ms', values['abort-grace-ms'], D.abortGraceMs),
+    bodyLimit: intOption('body-limit', values['body-limit'], D.bodyLimit),
+    executionProvider: values['execution-provider'] === undefined ? undefined : parseExecutionProvider(values['execution-provider']),
+    strictProvider: values['strict-provider'] === true || process.env.CEREBRIUM_LOCAL_STRICT_PROVIDER === '1',
+    auth: authOptions(values, envSecret),
+    dataDir: values['data-dir'] ?? D.dataDir,
+    databaseUrl: values['database-url'] ?? (process.env.DATABASE_URL || undefined),
+    runLeaseMs: intOption('run-lease-ms', values['run-lease-ms'], D.runLeaseMs, 30),
+    python: values.python ?? D.python,
+    healthcheckIntervalMs: intOption('healthcheck-interval-ms', values['healthcheck-interval-ms'], D.healthcheckIntervalMs),
+    installDeps: values['install-deps'] ?? false,
+    webhookRetryDelayMs: intOption('webhook-retry-delay-ms', values['webhook-retry-delay-ms'], D.webhookRetryDelayMs),
+    webhookDenyPrivate: values['webhook-deny-private'] ?? false,
+    dashboard: !values['no-dashboard'],
+    passEnv: values['pass-env'] ?? [],
+    watch: values.watch ?? false,
+    allowFaults: values['allow-faults'] ?? false,
+    faultsFile: values.faults,
+    faultsSeed: values['faults-seed'] === undefined ? undefined : intOption('faults-seed', values['faults-seed'], 0),
+    shutdownGraceMs: intOption('shutdown-grace-ms', values['shutdown-grace-ms'], D.shutdownGraceMs),
+    retainRunsDays: retainRunsDaysOption(values),
+    retainRuns: intOption('retain-runs', values['retain-runs'], D.retainRuns),
+    maxStoredResultBytes: intOption('max-stored-result-bytes', values['max-stored-result-bytes'], D.maxStoredResultBytes),
+    maxJsonDepth: intOption('max-json-depth', values['max-json-depth'], D.maxJsonDepth, 1),
+    print: (line) => process.stdout.write(`${line}\n`),
+  };
+}
+
+function authOptions(values: ServeValues, envSecret: string | undefined): AuthOptions {
+  return {
+    // The environment's secret steps aside for a key given on the command line.
+    jwtSecret:
+      values['jwt-secret'] ??
+      ((values['jwt-public-key'] ?? values.jwks ?? values['insecure-skip-signature']) !== undefined ? undefined : envSecret),
+    jwtPublicKeyFile: values['jwt-public-key'],
+    jwks: values.jwks,
+    insecureSkipSignature: values['insecure-skip-signature'],
+  };
+}
+
+// --keep-runs-days is the option's earlier name, still taken.
+function retainRunsDaysOption(values: ServeValues): number {
+  return values['retain-runs-days'] !== undefined
+    ? intOption('retain-runs-days', values['retain-runs-days'], D.retainRunsDays)
+    : intOption('keep-runs-days', values['keep-runs-days'], D.retainRunsDays);
+}
+
+/** Waits for the apps' functions to load; on failure says why, closes the server and returns false. */
+async function appsLoaded(running: RunningServer): Promise<boolean> {
   try {
     await running.loaded;
+    return true;
   } catch (err) {
     process.stderr.write(
       `cerebrium-local: could not load the app's functions:\n${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
     );
     await running.close();
-    return 1;
+    return false;
   }
+}
 
+/** Serves until SIGINT or SIGTERM, then closes: 0 when the close went well, 1 when it failed. */
+function exitCodeOnSignal(running: RunningServer): Promise<number> {
   return new Promise<number>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
       running.logger.info({ signal }, 'shutting down');

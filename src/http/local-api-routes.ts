@@ -83,65 +83,84 @@ function appView(app: LoadedApp, projectId: string, locked: boolean) {
 }
 
 export function registerLocalApi(server: FastifyInstance, deps: LocalApiDeps): void {
-  const { registry, runs, auth, history, settings } = deps;
-  /** Which apps this caller may see: all with a token (or no auth at all), else the public ones. */
-  const visibility = async (request: FastifyRequest) => {
+  const visibility = visibilityFor(deps.auth);
+  server.register(async (scope) => {
+    const { auth } = deps;
+    if (auth?.runsNeedToken) requireProjectToken(scope, auth, deps.settings);
+    registerSettingsAndApps(scope, deps, visibility);
+    registerRunParams(scope, deps.runs);
+    registerReplicasAndEvents(scope, deps, visibility);
+  });
+}
+
+/** For a request: which apps its caller may see. */
+type Visibility = (request: FastifyRequest) => Promise<(appName: string) => boolean>;
+
+/** Which apps this caller may see: all with a token (or no auth at all), else the public ones. */
+function visibilityFor(auth: AppAuth | undefined): Visibility {
+  return async (request: FastifyRequest) => {
     const seesLocked = auth === undefined || auth.runsNeedToken || (await auth.hasValidToken(request));
     return (appName: string) => seesLocked || !auth?.requiresAuth(appName);
   };
+}
 
-  server.register(async (scope) => {
-    if (auth?.runsNeedToken) {
-      // The same check the runs API gets with a key source: a token for the server's project.
-      scope.addHook('onRequest', async (request, reply) => {
-        await auth.authorize(request, reply, { appName: '', projectId: settings.projectId, always: true });
-      });
+function requireProjectToken(scope: FastifyInstance, auth: AppAuth, settings: DashboardSettings): void {
+  // The same check the runs API gets with a key source: a token for the server's project.
+  scope.addHook('onRequest', async (request, reply) => {
+    await auth.authorize(request, reply, { appName: '', projectId: settings.projectId, always: true });
+  });
+}
+
+function registerSettingsAndApps(scope: FastifyInstance, deps: LocalApiDeps, visibility: Visibility): void {
+  const { registry, auth, settings } = deps;
+  // A server that fails calls on purpose says so where its operator looks.
+  scope.get('/_local/settings', async () => ({ ...settings, faults: deps.faults?.describe() ?? null }));
+
+  scope.get('/_local/apps', async (request) => {
+    const visible = await visibility(request);
+    const apps = registry.ready ? registry.list() : [];
+    return {
+      loading: !registry.ready,
+      items: apps
+        .filter((app) => visible(app.config.name))
+        .map((app) => appView(app, settings.projectId, auth?.requiresAuth(app.config.name) ?? false)),
+    };
+  });
+}
+
+function registerRunParams(scope: FastifyInstance, runs: RunService): void {
+  // The params a run was called with, which the Cerebrium-shaped runs API does not show. The path
+  // names the app as the runs API does, so the auth hook guards it the same way.
+  scope.get<{ Params: RunParams }>('/_local/projects/:projectId/apps/:appId/runs/:runId/params', async (request) => {
+    const run = await runs.get(runRef(request.params));
+    try {
+      return { params: JSON.parse(run.paramsJson) as unknown };
+    } catch {
+      return { params: run.paramsJson };
     }
+  });
+}
 
-    // A server that fails calls on purpose says so where its operator looks.
-    scope.get('/_local/settings', async () => ({ ...settings, faults: deps.faults?.describe() ?? null }));
+function registerReplicasAndEvents(scope: FastifyInstance, deps: LocalApiDeps, visibility: Visibility): void {
+  const { runs, history } = deps;
+  scope.get('/_local/replicas', async (request) => {
+    const visible = await visibility(request);
+    const all = history.all();
+    return { items: Object.fromEntries(Object.entries(all).filter(([app]) => visible(app))) };
+  });
 
-    scope.get('/_local/apps', async (request) => {
-      const visible = await visibility(request);
-      const apps = registry.ready ? registry.list() : [];
-      return {
-        loading: !registry.ready,
-        items: apps
-          .filter((app) => visible(app.config.name))
-          .map((app) => appView(app, settings.projectId, auth?.requiresAuth(app.config.name) ?? false)),
-      };
-    });
-
-    // The params a run was called with, which the Cerebrium-shaped runs API does not show. The path
-    // names the app as the runs API does, so the auth hook guards it the same way.
-    scope.get<{ Params: RunParams }>('/_local/projects/:projectId/apps/:appId/runs/:runId/params', async (request) => {
-      const run = await runs.get(runRef(request.params));
-      try {
-        return { params: JSON.parse(run.paramsJson) as unknown };
-      } catch {
-        return { params: run.paramsJson };
-      }
-    });
-
-    scope.get('/_local/replicas', async (request) => {
-      const visible = await visibility(request);
-      const all = history.all();
-      return { items: Object.fromEntries(Object.entries(all).filter(([app]) => visible(app))) };
-    });
-
-    scope.get('/_local/events', async (request, reply) => {
-      const visible = await visibility(request);
-      const stream = new EventStream(reply, deps.heartbeatMs);
-      stream.onEnd(
-        runs.watch((run) => {
-          if (visible(run.appName)) stream.send('run', eventRun(run));
-        }),
-      );
-      stream.onEnd(
-        history.listen((app, sample) => {
-          if (visible(app)) stream.send('replicas', { app, sample });
-        }),
-      );
-    });
+  scope.get('/_local/events', async (request, reply) => {
+    const visible = await visibility(request);
+    const stream = new EventStream(reply, deps.heartbeatMs);
+    stream.onEnd(
+      runs.watch((run) => {
+        if (visible(run.appName)) stream.send('run', eventRun(run));
+      }),
+    );
+    stream.onEnd(
+      history.listen((app, sample) => {
+        if (visible(app)) stream.send('replicas', { app, sample });
+      }),
+    );
   });
 }

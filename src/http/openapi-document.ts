@@ -203,6 +203,11 @@ const openAiError = (description: string) => ({ description, content: json(ref('
 
 /** The routes every function has besides its own path: OpenAI's, then the runs API. */
 function sharedPaths(appNames: string[]): Record<string, Schema> {
+  return { ...openAiPaths(appNames), ...runsPaths() };
+}
+
+/** OpenAI's routes under a function's path: chat completions, and embeddings under both names. */
+function openAiPaths(appNames: string[]): Record<string, Schema> {
   const appName = { name: 'appName', in: 'path', required: true, schema: { type: 'string', enum: appNames } };
   const functionName = { name: 'functionName', in: 'path', required: true, schema: { type: 'string' } };
   const openAiParameters = [...pathParameters(), appName, functionName];
@@ -212,63 +217,49 @@ function sharedPaths(appNames: string[]): Record<string, Schema> {
     404: openAiError('No such app or function.'),
     500: openAiError('The function threw or returned something the route cannot answer with.'),
   };
-  const embeddings = {
-    post: {
-      operationId: 'openaiEmbeddings',
-      tags: ['OpenAI compatible'],
-      summary: "OpenAI embeddings from a function that returns vectors or an embeddings response (the SDK's default encoding is base64)",
-      parameters: openAiParameters,
-      requestBody: { required: true, content: json({ type: 'object', additionalProperties: true }) },
-      responses: { 200: { description: 'The embeddings list.', content: json(ref('EmbeddingList')) }, ...openAiErrors },
+  const embeddings = { post: embeddingsOperation(openAiParameters, openAiErrors) };
+  return {
+    '/v4/{projectId}/{appName}/{functionName}/chat/completions': { post: chatCompletionsOperation(openAiParameters, openAiErrors) },
+    '/v4/{projectId}/{appName}/{functionName}/embeddings': embeddings,
+    '/v4/{projectId}/{appName}/{functionName}/embedding': embeddings,
+  };
+}
+
+function chatCompletionsOperation(parameters: Schema[], errors: Record<number, Schema>): Schema {
+  return {
+    operationId: 'openaiChatCompletions',
+    tags: ['OpenAI compatible'],
+    summary: 'OpenAI chat completions: the function gets the request body; stream: true answers SSE chunks ending in [DONE]',
+    parameters,
+    requestBody: { required: true, content: json({ type: 'object', additionalProperties: true }) },
+    responses: {
+      200: {
+        description: 'The chat.completion, or with stream: true the chat.completion.chunk events.',
+        content: { ...json(ref('ChatCompletion')), 'text/event-stream': { schema: { type: 'string' } } },
+      },
+      ...errors,
     },
   };
+}
+
+function embeddingsOperation(parameters: Schema[], errors: Record<number, Schema>): Schema {
+  return {
+    operationId: 'openaiEmbeddings',
+    tags: ['OpenAI compatible'],
+    summary: "OpenAI embeddings from a function that returns vectors or an embeddings response (the SDK's default encoding is base64)",
+    parameters,
+    requestBody: { required: true, content: json({ type: 'object', additionalProperties: true }) },
+    responses: { 200: { description: 'The embeddings list.', content: json(ref('EmbeddingList')) }, ...errors },
+  };
+}
+
+/** The runs API: an app's runs, one run, and cancelling one. */
+function runsPaths(): Record<string, Schema> {
   const appId = { name: 'appId', in: 'path', required: true, description: '{projectId}-{appName}', schema: { type: 'string' } };
   const runId = { name: 'runId', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
   const item = { type: 'object', required: ['item'], properties: { item: ref('Run') } };
   return {
-    '/v4/{projectId}/{appName}/{functionName}/chat/completions': {
-      post: {
-        operationId: 'openaiChatCompletions',
-        tags: ['OpenAI compatible'],
-        summary: 'OpenAI chat completions: the function gets the request body; stream: true answers SSE chunks ending in [DONE]',
-        parameters: openAiParameters,
-        requestBody: { required: true, content: json({ type: 'object', additionalProperties: true }) },
-        responses: {
-          200: {
-            description: 'The chat.completion, or with stream: true the chat.completion.chunk events.',
-            content: { ...json(ref('ChatCompletion')), 'text/event-stream': { schema: { type: 'string' } } },
-          },
-          ...openAiErrors,
-        },
-      },
-    },
-    '/v4/{projectId}/{appName}/{functionName}/embeddings': embeddings,
-    '/v4/{projectId}/{appName}/{functionName}/embedding': embeddings,
-    '/v2/projects/{projectId}/apps/{appId}/runs': {
-      get: {
-        operationId: 'listRuns',
-        tags: ['Runs'],
-        summary: 'Runs of an app, newest first',
-        parameters: [
-          ...pathParameters(),
-          appId,
-          { name: 'asyncOnly', in: 'query', required: false, schema: { type: 'boolean' } },
-          { name: 'limit', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: 1000 } },
-          { name: 'nextToken', in: 'query', required: false, schema: { type: 'string' } },
-        ],
-        responses: {
-          200: {
-            description: 'One page of runs.',
-            content: json({
-              type: 'object',
-              required: ['items', 'nextToken'],
-              properties: { items: { type: 'array', items: ref('Run') }, nextToken: { type: ['string', 'null'] } },
-            }),
-          },
-          400: errorResponse('A bad limit or nextToken.'),
-        },
-      },
-    },
+    '/v2/projects/{projectId}/apps/{appId}/runs': { get: listRunsOperation(appId) },
     '/v2/projects/{projectId}/apps/{appId}/runs/{runId}': {
       get: {
         operationId: 'getRun',
@@ -288,6 +279,32 @@ function sharedPaths(appNames: string[]): Record<string, Schema> {
           409: errorResponse('The run had already finished.'),
         },
       },
+    },
+  };
+}
+
+function listRunsOperation(appId: Schema): Schema {
+  return {
+    operationId: 'listRuns',
+    tags: ['Runs'],
+    summary: 'Runs of an app, newest first',
+    parameters: [
+      ...pathParameters(),
+      appId,
+      { name: 'asyncOnly', in: 'query', required: false, schema: { type: 'boolean' } },
+      { name: 'limit', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: 1000 } },
+      { name: 'nextToken', in: 'query', required: false, schema: { type: 'string' } },
+    ],
+    responses: {
+      200: {
+        description: 'One page of runs.',
+        content: json({
+          type: 'object',
+          required: ['items', 'nextToken'],
+          properties: { items: { type: 'array', items: ref('Run') }, nextToken: { type: ['string', 'null'] } },
+        }),
+      },
+      400: errorResponse('A bad limit or nextToken.'),
     },
   };
 }

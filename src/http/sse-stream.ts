@@ -77,9 +77,25 @@ export async function streamRun(
   // A run that never started (queue refused, cancelled while waiting) gets a plain JSON error.
   if (run.done && run.startedAt === undefined) throw runError(run, options.exposeStack);
 
+  const res = openEventStream(reply, run);
+  const closed = once(res, 'close').then(() => undefined);
+  const heartbeat = startHeartbeat(res, options.heartbeatMs);
+  try {
+    if (!(await copyChunks(res, closed, started, options, framing, heartbeat))) return;
+    await started.settled;
+    const last =
+      run.status === 'failure' ? framing.error(runError(run, options.exposeStack)) : run.status === 'success' ? framing.end() : '';
+    if (!res.destroyed && last !== '') res.write(last);
+  } finally {
+    heartbeat.stop();
+    if (!res.destroyed) res.end();
+  }
+}
+
+/** Takes the response from Fastify and sends the event stream's headers at once. */
+function openEventStream(reply: FastifyReply, run: Run): ServerResponse {
   reply.hijack();
   const res = reply.raw;
-  const sentEvents = options.metrics?.streamEventsOf(run);
   // Headers set before the stream began (auth, for one) still go out.
   for (const [name, value] of Object.entries(reply.getHeaders())) {
     if (value !== undefined) res.setHeader(name, value);
@@ -93,53 +109,83 @@ export async function streamRun(
     'x-accel-buffering': 'no',
   });
   res.flushHeaders();
+  return res;
+}
 
-  const closed = once(res, 'close').then(() => undefined);
+interface Heartbeat {
+  /** Something was written: the next comment line is due `heartbeatMs` from now. */
+  wrote(): void;
+  stop(): void;
+}
+
+/** A comment line after `heartbeatMs` without a write (none when 0). */
+function startHeartbeat(res: ServerResponse, heartbeatMs: number): Heartbeat {
   let lastWrite = Date.now();
-  const heartbeat =
-    options.heartbeatMs > 0
+  const timer =
+    heartbeatMs > 0
       ? setInterval(
           () => {
-            if (Date.now() - lastWrite >= options.heartbeatMs && !res.destroyed) {
+            if (Date.now() - lastWrite >= heartbeatMs && !res.destroyed) {
               res.write(': keep-alive\n\n');
               lastWrite = Date.now();
             }
           },
-          Math.max(10, Math.floor(options.heartbeatMs / 2)),
+          Math.max(10, Math.floor(heartbeatMs / 2)),
         )
       : undefined;
+  return {
+    wrote: () => {
+      lastWrite = Date.now();
+    },
+    stop: () => {
+      if (timer) clearInterval(timer);
+    },
+  };
+}
 
+/**
+ * Writes the run's chunks as they come, until the run ends, the client leaves or stalls, or an
+ * injected fault cuts the stream: false then, and nothing more is written.
+ */
+async function copyChunks(
+  res: ServerResponse,
+  closed: Promise<void>,
+  started: StartedRun,
+  options: SseOptions,
+  framing: SseFraming,
+  heartbeat: Heartbeat,
+): Promise<boolean> {
+  const { run } = started;
+  const sentEvents = options.metrics?.streamEventsOf(run);
   // drop-after=N, an injected fault: the stream is cut once N events are out (Infinity for every other stream).
   let eventsLeft = run.fault?.dropAfter ?? Number.POSITIVE_INFINITY;
-  try {
-    if (eventsLeft === 0) return await cutAfter(res, '');
-    for await (const batch of started.chunkBatches()) {
-      if (res.destroyed) break;
-      // Frames that arrived together leave in one write.
-      let frames = '';
-      for (const chunk of batch) {
-        const frame = framing.frame(chunk);
-        if (frame === '') continue;
-        frames += frame;
-        sentEvents?.inc();
-        if (--eventsLeft === 0) break;
-      }
-      if (frames === '') continue;
-      lastWrite = Date.now();
-      if (eventsLeft === 0) return await cutAfter(res, frames);
-      if (!res.write(frames) && !(await drainedWithin(res, closed, options.stallMs))) {
-        // A client that stopped reading would hold the socket, the run and a shutdown forever.
-        run.requestCancel(`The client read nothing of the stream for ${options.stallMs} ms (--stream-stall-ms)`);
-        res.destroy();
-        break;
-      }
+  if (eventsLeft === 0) return cutStream(res, '');
+  for await (const batch of started.chunkBatches()) {
+    if (res.destroyed) break;
+    // Frames that arrived together leave in one write.
+    let frames = '';
+    for (const chunk of batch) {
+      const frame = framing.frame(chunk);
+      if (frame === '') continue;
+      frames += frame;
+      sentEvents?.inc();
+      if (--eventsLeft === 0) break;
     }
-    await started.settled;
-    const last =
-      run.status === 'failure' ? framing.error(runError(run, options.exposeStack)) : run.status === 'success' ? framing.end() : '';
-    if (!res.destroyed && last !== '') res.write(last);
-  } finally {
-    if (heartbeat) clearInterval(heartbeat);
-    if (!res.destroyed) res.end();
+    if (frames === '') continue;
+    heartbeat.wrote();
+    if (eventsLeft === 0) return cutStream(res, frames);
+    if (!res.write(frames) && !(await drainedWithin(res, closed, options.stallMs))) {
+      // A client that stopped reading would hold the socket, the run and a shutdown forever.
+      run.requestCancel(`The client read nothing of the stream for ${options.stallMs} ms (--stream-stall-ms)`);
+      res.destroy();
+      break;
+    }
   }
+  return true;
+}
+
+/** Writes the last frames, then cuts the connection; false, for `copyChunks`: the stream is over. */
+async function cutStream(res: ServerResponse, frames: string): Promise<false> {
+  await cutAfter(res, frames);
+  return false;
 }

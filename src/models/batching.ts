@@ -58,105 +58,63 @@ export function batched<I, O, C extends BatchCaller = BatchCaller>(
   options: BatchOptions<I>,
   fn: BatchFunction<I, O, C>,
 ): (input: I, caller?: C) => Promise<O> {
+  checkBatchOptions(options);
+  const queue = new BatchQueue(options, fn);
+  return (input: I, caller?: C) => queue.add(input, caller);
+}
+
+/** Refuses options no batch could honour, when `batched` is called rather than at the first input. */
+function checkBatchOptions<I>(options: BatchOptions<I>): void {
   const { maxBatchSize, maxWaitMs, maxBatchTokens } = options;
   if (!Number.isInteger(maxBatchSize) || maxBatchSize < 1) throw new RangeError(`maxBatchSize must be an integer ≥ 1, got ${maxBatchSize}`);
   if (!(maxWaitMs >= 0)) throw new RangeError(`maxWaitMs must be ≥ 0, got ${maxWaitMs}`);
   if (maxBatchTokens !== undefined && !(maxBatchTokens >= 1)) throw new RangeError(`maxBatchTokens must be ≥ 1, got ${maxBatchTokens}`);
   if (maxBatchTokens !== undefined && !options.tokens)
     throw new TypeError("maxBatchTokens needs tokens(input), the count of an input's tokens");
-  const countTokens = options.tokens;
-  let queuedTokens = 0;
-  /** Whether what waits already fills a batch, so waiting longer gains nothing. */
-  const full = () => queue.length >= maxBatchSize || (maxBatchTokens !== undefined && queuedTokens >= maxBatchTokens);
-  /** Takes the next batch out of the queue: the first maxBatchSize, or the picked ones under a token budget. */
-  const takeBatch = (): Array<Waiting<I, O, C>> => {
-    if (maxBatchTokens === undefined) return queue.splice(0, maxBatchSize);
-    const picked = new Set(
-      pickBatch(
-        queue.map((item) => item.tokens),
-        maxBatchSize,
-        maxBatchTokens,
-      ),
-    );
-    const batch = queue.filter((_, i) => picked.has(i));
-    const rest = queue.filter((_, i) => !picked.has(i));
-    queue.length = 0;
-    queue.push(...rest);
-    for (const item of batch) queuedTokens -= item.tokens;
-    return batch;
-  };
+}
 
-  const queue: Array<Waiting<I, O, C>> = [];
-  let timer: NodeJS.Timeout | undefined;
-  let running = false;
+/** The inputs of one batched function waiting for their batch, and the one batch running. */
+class BatchQueue<I, O, C extends BatchCaller> {
+  private readonly maxBatchSize: number;
+  private readonly maxWaitMs: number;
+  private readonly maxBatchTokens: number | undefined;
+  private readonly countTokens: ((input: I) => number) | undefined;
+  private readonly queue: Array<Waiting<I, O, C>> = [];
+  private queuedTokens = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
 
-  const schedule = () => {
-    if (running || queue.length === 0) return;
-    clearTimeout(timer);
-    timer = undefined;
-    if (full()) {
-      void runBatch();
-      return;
-    }
-    // Measured from the oldest input, so one that waited behind a running batch does not wait again.
-    const delay = Math.max(0, queue[0].arrived + maxWaitMs - performance.now());
-    timer = setTimeout(() => void runBatch(), delay);
-  };
+  constructor(
+    options: BatchOptions<I>,
+    private readonly fn: BatchFunction<I, O, C>,
+  ) {
+    // Read once: options changed after `batched` was called change nothing.
+    this.maxBatchSize = options.maxBatchSize;
+    this.maxWaitMs = options.maxWaitMs;
+    this.maxBatchTokens = options.maxBatchTokens;
+    this.countTokens = options.tokens;
+  }
 
-  const runBatch = async () => {
-    clearTimeout(timer);
-    timer = undefined;
-    const batch = takeBatch();
-    if (batch.length === 0) return;
-    // From here each caller gets the batch's answer; a later abort is the replica's business.
-    for (const item of batch) item.stopWatching();
-    running = true;
-    try {
-      const results = await fn(
-        batch.map((item) => item.input),
-        batch.map((item) => item.caller),
-      );
-      if (!Array.isArray(results) || results.length !== batch.length) {
-        throw new TypeError(
-          `A batched function must return one result per input: got ${Array.isArray(results) ? results.length : typeof results} for ${batch.length}`,
-        );
-      }
-      batch.forEach((item, i) => {
-        const result = results[i];
-        if (result instanceof Error) item.reject(result);
-        else item.resolve(result);
-      });
-    } catch (err) {
-      for (const item of batch) item.reject(err);
-    } finally {
-      running = false;
-      schedule();
-    }
-  };
-
-  return (input: I, caller?: C) => {
+  /** One caller's input: settles with its element of the batch's results, or at once when its signal aborts. */
+  add(input: I, caller?: C): Promise<O> {
     const who = (caller ?? {}) as C;
     const signal = who.signal;
     if (signal?.aborted) return Promise.reject(signal.reason);
     let tokens = 0;
     try {
-      tokens = countTokens ? countTokens(input) : 0;
+      tokens = this.countTokens ? this.countTokens(input) : 0;
     } catch (err) {
       return Promise.reject(err);
     }
-    if (maxBatchTokens !== undefined && !(Number.isFinite(tokens) && tokens >= 0)) {
+    if (this.maxBatchTokens !== undefined && !(Number.isFinite(tokens) && tokens >= 0)) {
       return Promise.reject(new RangeError(`tokens(input) must be a count ≥ 0, got ${tokens}`));
     }
-    queuedTokens += tokens;
+    this.queuedTokens += tokens;
     return new Promise<O>((resolve, reject) => {
       const onAbort = () => {
-        const at = queue.indexOf(item);
-        if (at >= 0) {
-          queue.splice(at, 1);
-          queuedTokens -= item.tokens;
-        }
+        this.remove(item);
         reject(signal?.reason);
-        schedule();
+        this.schedule();
       };
       const item: Waiting<I, O, C> = {
         input,
@@ -168,10 +126,91 @@ export function batched<I, O, C extends BatchCaller = BatchCaller>(
         stopWatching: () => signal?.removeEventListener('abort', onAbort),
       };
       signal?.addEventListener('abort', onAbort, { once: true });
-      queue.push(item);
-      schedule();
+      this.queue.push(item);
+      this.schedule();
     });
-  };
+  }
+
+  /** Takes an aborted caller's input out of the queue, if it is still there. */
+  private remove(item: Waiting<I, O, C>): void {
+    const at = this.queue.indexOf(item);
+    if (at >= 0) {
+      this.queue.splice(at, 1);
+      this.queuedTokens -= item.tokens;
+    }
+  }
+
+  /** Whether what waits already fills a batch, so waiting longer gains nothing. */
+  private full(): boolean {
+    return this.queue.length >= this.maxBatchSize || (this.maxBatchTokens !== undefined && this.queuedTokens >= this.maxBatchTokens);
+  }
+
+  private schedule(): void {
+    if (this.running || this.queue.length === 0) return;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.full()) {
+      void this.runBatch();
+      return;
+    }
+    // Measured from the oldest input, so one that waited behind a running batch does not wait again.
+    const delay = Math.max(0, this.queue[0].arrived + this.maxWaitMs - performance.now());
+    this.timer = setTimeout(() => void this.runBatch(), delay);
+  }
+
+  /** Takes the next batch out of the queue: the first maxBatchSize, or the picked ones under a token budget. */
+  private takeBatch(): Array<Waiting<I, O, C>> {
+    if (this.maxBatchTokens === undefined) return this.queue.splice(0, this.maxBatchSize);
+    const picked = new Set(
+      pickBatch(
+        this.queue.map((item) => item.tokens),
+        this.maxBatchSize,
+        this.maxBatchTokens,
+      ),
+    );
+    const batch = this.queue.filter((_, i) => picked.has(i));
+    const rest = this.queue.filter((_, i) => !picked.has(i));
+    this.queue.length = 0;
+    this.queue.push(...rest);
+    for (const item of batch) this.queuedTokens -= item.tokens;
+    return batch;
+  }
+
+  private async runBatch(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const batch = this.takeBatch();
+    if (batch.length === 0) return;
+    // From here each caller gets the batch's answer; a later abort is the replica's business.
+    for (const item of batch) item.stopWatching();
+    this.running = true;
+    try {
+      const results = await this.fn(
+        batch.map((item) => item.input),
+        batch.map((item) => item.caller),
+      );
+      settleEach(batch, results);
+    } catch (err) {
+      for (const item of batch) item.reject(err);
+    } finally {
+      this.running = false;
+      this.schedule();
+    }
+  }
+}
+
+/** Gives each caller its own element of the results; throws (failing them all) when there is not one per caller. */
+function settleEach<I, O, C>(batch: Array<Waiting<I, O, C>>, results: Array<O | Error>): void {
+  if (!Array.isArray(results) || results.length !== batch.length) {
+    throw new TypeError(
+      `A batched function must return one result per input: got ${Array.isArray(results) ? results.length : typeof results} for ${batch.length}`,
+    );
+  }
+  batch.forEach((item, i) => {
+    const result = results[i];
+    if (result instanceof Error) item.reject(result);
+    else item.resolve(result);
+  });
 }
 
 /** Padded tokens of a batch: its longest input × its size. */

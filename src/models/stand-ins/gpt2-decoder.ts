@@ -52,50 +52,101 @@ export const DEFAULT_GPT2_DECODER: Gpt2DecoderShape = {
 };
 
 export function buildGpt2Decoder(shape: Gpt2DecoderShape = DEFAULT_GPT2_DECODER): Uint8Array {
-  const next = seededRandom(shape.seed);
-  const { heads: H, headDim: Dh } = shape;
-  const D = H * Dh;
-  const uniform = (name: string, dims: number[], scale: number) => randomInitializer(name, dims, scale, next);
-  const filled = (name: string, dims: number[], value: number): OnnxInitializer => ({
-    name,
-    dims,
-    data: new Float32Array(dims.reduce((a, b) => a * b, 1)).fill(value),
-  });
-  const int64 = int64Initializer;
+  // Weights are drawn in the order the graph is built (embeddings, each layer, the head), so a
+  // shape always gives the same bytes.
+  const weights = new DecoderWeights(shape);
+  const positionIds = shape.positionIds ?? true;
+  const nodes: OnnxNode[] = [...visibilityNodes(), ...embeddingNodes(positionIds)];
+  let h = 'h0';
+  for (let l = 0; l < shape.layers; l++) {
+    nodes.push(...attentionBlock(weights, l, h), ...mlpBlock(weights, l));
+    h = `h${l + 1}`;
+  }
+  nodes.push(...lmHead(weights, h));
 
-  const initializers: OnnxInitializer[] = [
-    uniform('wte', [shape.vocabSize, D], 1),
-    uniform('wpe', [shape.maxPositions, D], 0.5),
-    int64('zero', [0], []),
-    int64('one', [1], []),
-    int64('axes_1', [1]),
-    int64('axes_1_2', [1, 2]),
-    int64('heads_shape', [0, 0, H, Dh]), // Reshape: 0 keeps that axis (batch, sequence)
-    int64('merged_shape', [0, 0, D]),
-    { name: 'attention_scale', dims: [], data: Float32Array.of(1 / Math.sqrt(Dh)) },
-    { name: 'masked_score', dims: [], data: Float32Array.of(-1e9) },
-  ];
-  const layerNorm = (prefix: string, input: string, output: string): OnnxNode => {
-    initializers.push(filled(`${prefix}.weight`, [D], 1), uniform(`${prefix}.bias`, [D], 0.1));
+  const tokens = ['batch_size', 'sequence_length'];
+  return encodeModel({
+    producer: 'cerebrium-local stand-in',
+    opset: 17,
+    graphName: 'gpt2_decoder_stand_in',
+    docString: `Generated stand-in for a GPT-2 decoder export with past key/values: random weights, ${JSON.stringify(shape)}`,
+    nodes,
+    initializers: weights.initializers,
+    inputs: [
+      { name: 'input_ids', type: DataType.INT64, shape: tokens },
+      { name: 'attention_mask', type: DataType.INT64, shape: ['batch_size', 'past_sequence_length + sequence_length'] },
+      ...(positionIds ? [{ name: 'position_ids', type: DataType.INT64, shape: tokens }] : []),
+      ...cacheValues(shape, 'past_key_values', 'past_sequence_length'),
+      ...(shape.cacheBranchInput ? [{ name: 'use_cache_branch', type: DataType.BOOL, shape: [1] }] : []),
+    ],
+    outputs: [
+      { name: 'logits', type: DataType.FLOAT, shape: [...tokens, shape.vocabSize] },
+      ...cacheValues(shape, 'present', 'past_sequence_length + sequence_length'),
+    ],
+  });
+}
+
+/** The graph's initializers, in the order they are made, and the layers that add their own. */
+class DecoderWeights {
+  readonly initializers: OnnxInitializer[];
+  /** The model's width: heads × head_dim. */
+  readonly width: number;
+  private readonly next: () => number;
+
+  constructor(shape: Gpt2DecoderShape) {
+    this.next = seededRandom(shape.seed);
+    const { heads: H, headDim: Dh } = shape;
+    const D = H * Dh;
+    this.width = D;
+    const int64 = int64Initializer;
+    this.initializers = [
+      this.uniform('wte', [shape.vocabSize, D], 1),
+      this.uniform('wpe', [shape.maxPositions, D], 0.5),
+      int64('zero', [0], []),
+      int64('one', [1], []),
+      int64('axes_1', [1]),
+      int64('axes_1_2', [1, 2]),
+      int64('heads_shape', [0, 0, H, Dh]), // Reshape: 0 keeps that axis (batch, sequence)
+      int64('merged_shape', [0, 0, D]),
+      { name: 'attention_scale', dims: [], data: Float32Array.of(1 / Math.sqrt(Dh)) },
+      { name: 'masked_score', dims: [], data: Float32Array.of(-1e9) },
+    ];
+  }
+
+  uniform(name: string, dims: number[], scale: number): OnnxInitializer {
+    return randomInitializer(name, dims, scale, this.next);
+  }
+
+  layerNorm(prefix: string, input: string, output: string): OnnxNode {
+    const D = this.width;
+    this.initializers.push(filled(`${prefix}.weight`, [D], 1), this.uniform(`${prefix}.bias`, [D], 0.1));
     return {
       op: 'LayerNormalization',
       inputs: [input, `${prefix}.weight`, `${prefix}.bias`],
       outputs: [output],
       attributes: { axis: { int: -1 }, epsilon: 1e-5 },
     };
-  };
-  const linear = (prefix: string, input: string, output: string, dims: [number, number]): OnnxNode[] => {
-    initializers.push(uniform(`${prefix}.weight`, dims, 1 / Math.sqrt(dims[0])), uniform(`${prefix}.bias`, [dims[1]], 0.1));
+  }
+
+  linear(prefix: string, input: string, output: string, dims: [number, number]): OnnxNode[] {
+    this.initializers.push(this.uniform(`${prefix}.weight`, dims, 1 / Math.sqrt(dims[0])), this.uniform(`${prefix}.bias`, [dims[1]], 0.1));
     return [
       { op: 'MatMul', inputs: [input, `${prefix}.weight`], outputs: [`${output}_mm`] },
       { op: 'Add', inputs: [`${output}_mm`, `${prefix}.bias`], outputs: [output] },
     ];
-  };
+  }
+}
 
-  const positionIds = shape.positionIds ?? true;
-  const nodes: OnnxNode[] = [
-    // Which keys each query may see, [batch, 1, sequence, past + sequence]: key j for the query at
-    // position past + i when j <= past + i (causal) and the attention mask has 1 at j.
+function filled(name: string, dims: number[], value: number): OnnxInitializer {
+  return { name, dims, data: new Float32Array(dims.reduce((a, b) => a * b, 1)).fill(value) };
+}
+
+/**
+ * Which keys each query may see, [batch, 1, sequence, past + sequence]: key j for the query at
+ * position past + i when j <= past + i (causal) and the attention mask has 1 at j.
+ */
+function visibilityNodes(): OnnxNode[] {
+  return [
     { op: 'Shape', inputs: ['input_ids'], outputs: ['ids_shape'] },
     { op: 'Gather', inputs: ['ids_shape', 'one'], outputs: ['seq_len'], attributes: { axis: { int: 0 } } },
     { op: 'Shape', inputs: ['attention_mask'], outputs: ['mask_shape'] },
@@ -108,82 +159,87 @@ export function buildGpt2Decoder(shape: Gpt2DecoderShape = DEFAULT_GPT2_DECODER)
     { op: 'Cast', inputs: ['attention_mask'], outputs: ['mask_bool'], attributes: { to: { int: DataType.BOOL } } },
     { op: 'Unsqueeze', inputs: ['mask_bool', 'axes_1_2'], outputs: ['mask_4d'] },
     { op: 'And', inputs: ['causal', 'mask_4d'], outputs: ['visible'] },
+  ];
+}
+
+/** Token + position embeddings: h0. */
+function embeddingNodes(positionIds: boolean): OnnxNode[] {
+  return [
     { op: 'Gather', inputs: ['wte', 'input_ids'], outputs: ['tokens'] },
     positionIds
       ? { op: 'Gather', inputs: ['wpe', 'position_ids'], outputs: ['places'] }
       : { op: 'Gather', inputs: ['wpe', 'query_positions'], outputs: ['places'] }, // [sequence, width], broadcast over the batch
     { op: 'Add', inputs: ['tokens', 'places'], outputs: ['h0'] },
   ];
+}
 
-  const pastInputs: OnnxValueInfo[] = [];
-  const presentOutputs: OnnxValueInfo[] = [];
-  let h = 'h0';
-  for (let l = 0; l < shape.layers; l++) {
-    const p = `h.${l}`;
-    nodes.push(layerNorm(`${p}.ln_1`, h, `${p}.x`));
-    // Queries, keys and values as [batch, heads, sequence, head_dim].
-    for (const part of ['q', 'k', 'v']) {
-      nodes.push(
-        ...linear(`${p}.attn.${part}`, `${p}.x`, `${p}.${part}`, [D, D]),
-        { op: 'Reshape', inputs: [`${p}.${part}`, 'heads_shape'], outputs: [`${p}.${part}_split`] },
-        { op: 'Transpose', inputs: [`${p}.${part}_split`], outputs: [`${p}.${part}_heads`], attributes: { perm: [0, 2, 1, 3] } },
-      );
-    }
-    const past = { key: `past_key_values.${l}.key`, value: `past_key_values.${l}.value` };
-    const present = { key: `present.${l}.key`, value: `present.${l}.value` };
+/** Layer l's pre-LayerNorm causal self-attention over `h`, with its KV cache, added to the residual: h.{l}.h_attn. */
+function attentionBlock(weights: DecoderWeights, l: number, h: string): OnnxNode[] {
+  const p = `h.${l}`;
+  const D = weights.width;
+  const nodes: OnnxNode[] = [weights.layerNorm(`${p}.ln_1`, h, `${p}.x`)];
+  // Queries, keys and values as [batch, heads, sequence, head_dim].
+  for (const part of ['q', 'k', 'v']) {
     nodes.push(
-      // The cache: past keys/values, then this call's, along the sequence axis.
-      { op: 'Concat', inputs: [past.key, `${p}.k_heads`], outputs: [present.key], attributes: { axis: { int: 2 } } },
-      { op: 'Concat', inputs: [past.value, `${p}.v_heads`], outputs: [present.value], attributes: { axis: { int: 2 } } },
-      { op: 'Transpose', inputs: [present.key], outputs: [`${p}.keys_t`], attributes: { perm: [0, 1, 3, 2] } },
-      { op: 'MatMul', inputs: [`${p}.q_heads`, `${p}.keys_t`], outputs: [`${p}.scores_raw`] },
-      { op: 'Mul', inputs: [`${p}.scores_raw`, 'attention_scale'], outputs: [`${p}.scores`] },
-      { op: 'Where', inputs: ['visible', `${p}.scores`, 'masked_score'], outputs: [`${p}.scores_masked`] },
-      { op: 'Softmax', inputs: [`${p}.scores_masked`], outputs: [`${p}.weights`], attributes: { axis: { int: -1 } } },
-      { op: 'MatMul', inputs: [`${p}.weights`, present.value], outputs: [`${p}.context_heads`] },
-      { op: 'Transpose', inputs: [`${p}.context_heads`], outputs: [`${p}.context_split`], attributes: { perm: [0, 2, 1, 3] } },
-      { op: 'Reshape', inputs: [`${p}.context_split`, 'merged_shape'], outputs: [`${p}.context`] },
-      ...linear(`${p}.attn.c_proj`, `${p}.context`, `${p}.attn_out`, [D, D]),
-      { op: 'Add', inputs: [h, `${p}.attn_out`], outputs: [`${p}.h_attn`] },
-      layerNorm(`${p}.ln_2`, `${p}.h_attn`, `${p}.x2`),
-      ...linear(`${p}.mlp.c_fc`, `${p}.x2`, `${p}.fc`, [D, 4 * D]),
-      { op: 'Tanh', inputs: [`${p}.fc`], outputs: [`${p}.act`] },
-      ...linear(`${p}.mlp.c_proj`, `${p}.act`, `${p}.mlp_out`, [4 * D, D]),
-      { op: 'Add', inputs: [`${p}.h_attn`, `${p}.mlp_out`], outputs: [`h${l + 1}`] },
-    );
-    h = `h${l + 1}`;
-    const pastDims = ['batch_size', H, 'past_sequence_length', Dh];
-    const presentDims = ['batch_size', H, 'past_sequence_length + sequence_length', Dh];
-    pastInputs.push({ name: past.key, type: DataType.FLOAT, shape: pastDims }, { name: past.value, type: DataType.FLOAT, shape: pastDims });
-    presentOutputs.push(
-      { name: present.key, type: DataType.FLOAT, shape: presentDims },
-      { name: present.value, type: DataType.FLOAT, shape: presentDims },
+      ...weights.linear(`${p}.attn.${part}`, `${p}.x`, `${p}.${part}`, [D, D]),
+      { op: 'Reshape', inputs: [`${p}.${part}`, 'heads_shape'], outputs: [`${p}.${part}_split`] },
+      { op: 'Transpose', inputs: [`${p}.${part}_split`], outputs: [`${p}.${part}_heads`], attributes: { perm: [0, 2, 1, 3] } },
     );
   }
-
-  initializers.push(uniform('lm_head.projection', [D, D], 1 / Math.sqrt(D)));
+  const past = { key: `past_key_values.${l}.key`, value: `past_key_values.${l}.value` };
+  const present = { key: `present.${l}.key`, value: `present.${l}.value` };
   nodes.push(
-    layerNorm('ln_f', h, 'h_final'),
+    // The cache: past keys/values, then this call's, along the sequence axis.
+    { op: 'Concat', inputs: [past.key, `${p}.k_heads`], outputs: [present.key], attributes: { axis: { int: 2 } } },
+    { op: 'Concat', inputs: [past.value, `${p}.v_heads`], outputs: [present.value], attributes: { axis: { int: 2 } } },
+    { op: 'Transpose', inputs: [present.key], outputs: [`${p}.keys_t`], attributes: { perm: [0, 1, 3, 2] } },
+    { op: 'MatMul', inputs: [`${p}.q_heads`, `${p}.keys_t`], outputs: [`${p}.scores_raw`] },
+    { op: 'Mul', inputs: [`${p}.scores_raw`, 'attention_scale'], outputs: [`${p}.scores`] },
+    { op: 'Where', inputs: ['visible', `${p}.scores`, 'masked_score'], outputs: [`${p}.scores_masked`] },
+    { op: 'Softmax', inputs: [`${p}.scores_masked`], outputs: [`${p}.weights`], attributes: { axis: { int: -1 } } },
+    { op: 'MatMul', inputs: [`${p}.weights`, present.value], outputs: [`${p}.context_heads`] },
+    { op: 'Transpose', inputs: [`${p}.context_heads`], outputs: [`${p}.context_split`], attributes: { perm: [0, 2, 1, 3] } },
+    { op: 'Reshape', inputs: [`${p}.context_split`, 'merged_shape'], outputs: [`${p}.context`] },
+    ...weights.linear(`${p}.attn.c_proj`, `${p}.context`, `${p}.attn_out`, [D, D]),
+    { op: 'Add', inputs: [h, `${p}.attn_out`], outputs: [`${p}.h_attn`] },
+  );
+  return nodes;
+}
+
+/** Layer l's pre-LayerNorm MLP over h.{l}.h_attn, added to the residual: the next layer's input h{l + 1}. */
+function mlpBlock(weights: DecoderWeights, l: number): OnnxNode[] {
+  const p = `h.${l}`;
+  const D = weights.width;
+  return [
+    weights.layerNorm(`${p}.ln_2`, `${p}.h_attn`, `${p}.x2`),
+    ...weights.linear(`${p}.mlp.c_fc`, `${p}.x2`, `${p}.fc`, [D, 4 * D]),
+    { op: 'Tanh', inputs: [`${p}.fc`], outputs: [`${p}.act`] },
+    ...weights.linear(`${p}.mlp.c_proj`, `${p}.act`, `${p}.mlp_out`, [4 * D, D]),
+    { op: 'Add', inputs: [`${p}.h_attn`, `${p}.mlp_out`], outputs: [`h${l + 1}`] },
+  ];
+}
+
+/** The final LayerNorm, then the projection and the transposed token embedding: logits. */
+function lmHead(weights: DecoderWeights, h: string): OnnxNode[] {
+  // Drawn before ln_f's weights: another order would give a seed other weights than it has always given.
+  weights.initializers.push(weights.uniform('lm_head.projection', [weights.width, weights.width], 1 / Math.sqrt(weights.width)));
+  return [
+    weights.layerNorm('ln_f', h, 'h_final'),
     { op: 'MatMul', inputs: ['h_final', 'lm_head.projection'], outputs: ['h_projected'] },
     { op: 'Transpose', inputs: ['wte'], outputs: ['wte_t'], attributes: { perm: [1, 0] } },
     { op: 'MatMul', inputs: ['h_projected', 'wte_t'], outputs: ['logits'] },
-  );
+  ];
+}
 
-  const tokens = ['batch_size', 'sequence_length'];
-  return encodeModel({
-    producer: 'cerebrium-local stand-in',
-    opset: 17,
-    graphName: 'gpt2_decoder_stand_in',
-    docString: `Generated stand-in for a GPT-2 decoder export with past key/values: random weights, ${JSON.stringify(shape)}`,
-    nodes,
-    initializers,
-    inputs: [
-      { name: 'input_ids', type: DataType.INT64, shape: tokens },
-      { name: 'attention_mask', type: DataType.INT64, shape: ['batch_size', 'past_sequence_length + sequence_length'] },
-      ...(positionIds ? [{ name: 'position_ids', type: DataType.INT64, shape: tokens }] : []),
-      ...pastInputs,
-      ...(shape.cacheBranchInput ? [{ name: 'use_cache_branch', type: DataType.BOOL, shape: [1] }] : []),
-    ],
-    outputs: [{ name: 'logits', type: DataType.FLOAT, shape: [...tokens, shape.vocabSize] }, ...presentOutputs],
-  });
+/** Each layer's cache as inputs (past_key_values.*) or outputs (present.*): its key, then its value. */
+function cacheValues(shape: Gpt2DecoderShape, prefix: string, length: string): OnnxValueInfo[] {
+  const dims = ['batch_size', shape.heads, length, shape.headDim];
+  const values: OnnxValueInfo[] = [];
+  for (let l = 0; l < shape.layers; l++) {
+    values.push(
+      { name: `${prefix}.${l}.key`, type: DataType.FLOAT, shape: dims },
+      { name: `${prefix}.${l}.value`, type: DataType.FLOAT, shape: dims },
+    );
+  }
+  return values;
 }

@@ -50,35 +50,13 @@ export function sentenceEmbedderGraph(shape: SentenceEmbedderShape = DEFAULT_EMB
     int64('axis_1', [1]),
     int64('axis_2', [2]),
   ];
-  const nodes: OnnxNode[] = [
-    { op: 'Gather', inputs: ['word_embeddings', 'input_ids'], outputs: ['words'] },
-    { op: 'Gather', inputs: ['token_type_embeddings', 'token_type_ids'], outputs: ['types'] },
-    // Positions 0..sequence_length-1, from the input's own shape (the sequence axis is dynamic).
-    { op: 'Shape', inputs: ['input_ids'], outputs: ['ids_shape'] },
-    { op: 'Gather', inputs: ['ids_shape', 'one'], outputs: ['seq_len'], attributes: { axis: { int: 0 } } },
-    { op: 'Range', inputs: ['zero', 'seq_len', 'one'], outputs: ['positions'] },
-    { op: 'Gather', inputs: ['position_embeddings', 'positions'], outputs: ['places'] },
-    { op: 'Add', inputs: ['words', 'types'], outputs: ['words_types'] },
-    { op: 'Add', inputs: ['words_types', 'places'], outputs: ['h0'] },
-    // The mask as float [batch, seq, 1], and how many real tokens each sentence has.
-    { op: 'Cast', inputs: ['attention_mask'], outputs: ['mask_f'], attributes: { to: { int: DataType.FLOAT } } },
-    { op: 'Unsqueeze', inputs: ['mask_f', 'axis_2'], outputs: ['mask'] },
-    { op: 'ReduceSum', inputs: ['mask', 'axis_1'], outputs: ['mask_count'], attributes: { keepdims: { int: 1 } } },
-  ];
+  const nodes: OnnxNode[] = [...embeddingNodes(), ...maskNodes()];
 
   let h = 'h0';
   for (let l = 0; l < shape.layers; l++) {
     initializers.push(weights(`layer${l}.weight`, [H, H], 1 / Math.sqrt(H)), weights(`layer${l}.bias`, [H], 0.1));
     const out = l === shape.layers - 1 ? 'last_hidden_state' : `h${l + 1}`;
-    nodes.push(
-      { op: 'MatMul', inputs: [h, `layer${l}.weight`], outputs: [`l${l}_mm`] },
-      { op: 'Add', inputs: [`l${l}_mm`, `layer${l}.bias`], outputs: [`l${l}_pre`] },
-      { op: 'Tanh', inputs: [`l${l}_pre`], outputs: [`l${l}_act`] },
-      { op: 'Mul', inputs: [`l${l}_act`, 'mask'], outputs: [`l${l}_masked`] },
-      { op: 'ReduceSum', inputs: [`l${l}_masked`, 'axis_1'], outputs: [`l${l}_sum`], attributes: { keepdims: { int: 1 } } },
-      { op: 'Div', inputs: [`l${l}_sum`, 'mask_count'], outputs: [`l${l}_context`] },
-      { op: 'Add', inputs: [`l${l}_act`, `l${l}_context`], outputs: [out] },
-    );
+    nodes.push(...layerNodes(l, h, out));
     h = out;
   }
 
@@ -97,4 +75,41 @@ export function sentenceEmbedderGraph(shape: SentenceEmbedderShape = DEFAULT_EMB
     ],
     outputs: [{ name: 'last_hidden_state', type: DataType.FLOAT, shape: [...tokens, H] }],
   };
+}
+
+/** Word + token-type + position embeddings: h0. */
+function embeddingNodes(): OnnxNode[] {
+  return [
+    { op: 'Gather', inputs: ['word_embeddings', 'input_ids'], outputs: ['words'] },
+    { op: 'Gather', inputs: ['token_type_embeddings', 'token_type_ids'], outputs: ['types'] },
+    // Positions 0..sequence_length-1, from the input's own shape (the sequence axis is dynamic).
+    { op: 'Shape', inputs: ['input_ids'], outputs: ['ids_shape'] },
+    { op: 'Gather', inputs: ['ids_shape', 'one'], outputs: ['seq_len'], attributes: { axis: { int: 0 } } },
+    { op: 'Range', inputs: ['zero', 'seq_len', 'one'], outputs: ['positions'] },
+    { op: 'Gather', inputs: ['position_embeddings', 'positions'], outputs: ['places'] },
+    { op: 'Add', inputs: ['words', 'types'], outputs: ['words_types'] },
+    { op: 'Add', inputs: ['words_types', 'places'], outputs: ['h0'] },
+  ];
+}
+
+/** The mask as float [batch, seq, 1], and how many real tokens each sentence has. */
+function maskNodes(): OnnxNode[] {
+  return [
+    { op: 'Cast', inputs: ['attention_mask'], outputs: ['mask_f'], attributes: { to: { int: DataType.FLOAT } } },
+    { op: 'Unsqueeze', inputs: ['mask_f', 'axis_2'], outputs: ['mask'] },
+    { op: 'ReduceSum', inputs: ['mask', 'axis_1'], outputs: ['mask_count'], attributes: { keepdims: { int: 1 } } },
+  ];
+}
+
+/** Layer l: tanh(hW + b), plus its mean over the sentence's real tokens. */
+function layerNodes(l: number, h: string, out: string): OnnxNode[] {
+  return [
+    { op: 'MatMul', inputs: [h, `layer${l}.weight`], outputs: [`l${l}_mm`] },
+    { op: 'Add', inputs: [`l${l}_mm`, `layer${l}.bias`], outputs: [`l${l}_pre`] },
+    { op: 'Tanh', inputs: [`l${l}_pre`], outputs: [`l${l}_act`] },
+    { op: 'Mul', inputs: [`l${l}_act`, 'mask'], outputs: [`l${l}_masked`] },
+    { op: 'ReduceSum', inputs: [`l${l}_masked`, 'axis_1'], outputs: [`l${l}_sum`], attributes: { keepdims: { int: 1 } } },
+    { op: 'Div', inputs: [`l${l}_sum`, 'mask_count'], outputs: [`l${l}_context`] },
+    { op: 'Add', inputs: [`l${l}_act`, `l${l}_context`], outputs: [out] },
+  ];
 }
