@@ -79,7 +79,7 @@ async function embeddingsRows(bench: EmbeddingsBench, name: string, folder: stri
   const bodies = SENTENCES.map((input) => JSON.stringify({ input }));
   const through: number[] = [];
   try {
-    await bench.load(url, { seconds: 3, connections: 32, bodies });
+    await bench.load(url, { seconds: Math.min(3, bench.seconds), connections: 32, bodies });
     for (let rep = 0; rep < bench.reps; rep += 1) {
       const figures = await bench.load(url, { connections: 32, bodies });
       if (figures.errors > 0) throw new Error(`embeddings load (${name}) saw ${figures.errors} errors`);

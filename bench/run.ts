@@ -19,14 +19,15 @@ import { benchWarmUp } from './warm-up.ts';
 
 const quick = process.argv.includes('--quick');
 const outputs = quick ? { markdown: 'RESULTS-quick.md', json: 'results-quick.json' } : { markdown: 'RESULTS.md', json: 'results.json' };
-const REPS = 3;
-const LOAD_SECONDS = quick ? 2 : 8;
+// A quick run (a smoke test of every part, under a minute or so) measures each figure once.
+const REPS = quick ? 1 : 3;
+const LOAD_SECONDS = quick ? 1 : 8;
 const CONNECTIONS = 50;
 const STREAM_CHUNKS = 10_000;
-const MEMORY_CALLS = quick ? 20_000 : 100_000;
-const LATENCY_CALLS = quick ? 500 : 2_000;
+const MEMORY_CALLS = quick ? 5_000 : 100_000;
+const LATENCY_CALLS = quick ? 200 : 2_000;
 /** Calls of hello() timed by each run of the bare Python loop. */
-const PYTHON_LOOP_CALLS = 1_000_000;
+const PYTHON_LOOP_CALLS = quick ? 100_000 : 1_000_000;
 
 const benchApp = join(root, 'bench/apps/trivial');
 const coldApp = join(root, 'bench/apps/cold');
@@ -584,21 +585,32 @@ const only = process.argv
   ?.slice('--only='.length)
   .split(',');
 const wanted = (part: string) => !only || only.includes(part);
-if (wanted('sync')) await benchSyncAndStreams();
-if (wanted('memory')) await benchReplicaMemory({ reps: REPS, addRow });
-if (wanted('cold')) await benchColdStart();
+/** Runs one part of the bench and says how long it took (to keep --quick quick). */
+async function part(name: string, run: () => Promise<void>): Promise<void> {
+  const started = performance.now();
+  await run();
+  console.log(`bench: ${name} took ${((performance.now() - started) / 1000).toFixed(1)} s`);
+}
+if (wanted('sync')) await part('sync', benchSyncAndStreams);
+if (wanted('memory'))
+  await part('memory', () =>
+    benchReplicaMemory({ reps: REPS, settleMs: quick ? 700 : 3_000, replicaCounts: quick ? [0, 1] : [1, 3], addRow }),
+  );
+if (wanted('cold')) await part('cold', benchColdStart);
 const embeddingsBench: EmbeddingsBench = { reps: REPS, seconds: LOAD_SECONDS, load, addRow };
-if (wanted('embed')) await benchEmbeddings(embeddingsBench);
+if (wanted('embed')) await part('embed', () => benchEmbeddings(embeddingsBench));
 // The MiniLM-shaped model (≈90 MB) makes these rows slow: full runs only (or --only=embed-minilm / --only=warm-up).
-if ((!quick && !only) || only?.includes('embed-minilm')) await benchRealisticEmbeddings(embeddingsBench);
-if ((!quick && !only) || only?.includes('warm-up')) await benchWarmUp({ reps: REPS, addRow }, await realisticModelFolder());
-if (wanted('stall')) await benchHealthUnderBigResults();
+if ((!quick && !only) || only?.includes('embed-minilm')) await part('embed-minilm', () => benchRealisticEmbeddings(embeddingsBench));
+if ((!quick && !only) || only?.includes('warm-up')) {
+  await part('warm-up', async () => benchWarmUp({ reps: REPS, addRow }, await realisticModelFolder()));
+}
+if (wanted('stall')) await part('stall', benchHealthUnderBigResults);
 if (wanted('python') || wanted('python-cold') || wanted('custom')) {
   const python = pythonExecutable();
   if (!python) console.warn('bench: no python3 (or BENCH_PYTHON) to run, so no Python rows');
-  else if (wanted('python')) await benchPython(python);
-  if (python && wanted('python-cold')) await benchPythonColdStart(python);
-  if (python && wanted('custom')) await benchCustomRuntime(python);
+  else if (wanted('python')) await part('python', () => benchPython(python));
+  if (python && wanted('python-cold')) await part('python-cold', () => benchPythonColdStart(python));
+  if (python && wanted('custom')) await part('custom', () => benchCustomRuntime(python));
 }
 if (!only) {
   writeResults(info);
