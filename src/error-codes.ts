@@ -97,6 +97,11 @@ export const ERROR_CODES = {
     type: 'invalid_request_error',
     meaning: 'The `nextToken` query parameter of the runs list is not one this server gave out.',
   },
+  invalid_run_filter: {
+    status: 400,
+    type: 'invalid_request_error',
+    meaning: 'The `status` query parameter of the runs list is not a run state (pending, running, success, failure, cancelled).',
+  },
   method_not_allowed: {
     status: 405,
     type: 'invalid_request_error',

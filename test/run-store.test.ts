@@ -116,6 +116,25 @@ describe('the runs API', () => {
     expect(tooMany.body.error).toMatchObject({ code: 'invalid_limit', message: expect.stringContaining('100') });
   });
 
+  it("filters a page by status and by function when asked (the dashboard's filters), and refuses an unknown status", async () => {
+    const ok = await server.post(`/v4/${PROJECT}/async/echo`, { n: 2 });
+    const failed = await server.post(`/v4/${PROJECT}/async/explode`, {});
+    expect([ok.status, failed.status]).toEqual([200, 500]);
+    const failedId = failed.headers.get('x-request-id');
+    await pollRun(server.url, 'async', failedId ?? '');
+
+    const failures = await getJson<{ items: ApiRun[] }>(`${server.url}${runsPath('async')}?status=failure`);
+    expect(failures.body.items.map((item) => item.id)).toContain(failedId);
+    expect(failures.body.items.every((item) => item.status === 'failure')).toBe(true);
+    const echoes = await getJson<{ items: ApiRun[] }>(`${server.url}${runsPath('async')}?functionName=echo&status=success`);
+    expect(echoes.body.items.map((item) => item.id)).toContain(ok.headers.get('x-request-id'));
+    expect(echoes.body.items.every((item) => item.functionName === 'echo' && item.status === 'success')).toBe(true);
+
+    const bad = await getJson<{ error: { code: string; message: string } }>(`${server.url}${runsPath('async')}?status=done`);
+    expect(bad.status).toBe(400);
+    expect(bad.body.error).toMatchObject({ code: 'invalid_run_filter', message: expect.stringContaining('"done"') });
+  });
+
   it('stores a result larger than --max-stored-result-bytes cut and flagged, while the caller gets all of it', async () => {
     const params = { text: 'é'.repeat(100) };
     const res = await server.post(`/v4/${PROJECT}/async/echo`, params);

@@ -31,6 +31,9 @@ export function RunsTable({ app, projectId, subscribe, onOpen }) {
     let stale = false;
     const query = new URLSearchParams({ limit: String(PAGE) });
     if (filters.asyncOnly) query.set('asyncOnly', 'true');
+    // The server filters the pages (the runs API's status and functionName, this emulator's own filters).
+    if (filters.status) query.set('status', filters.status);
+    if (filters.fn) query.set('functionName', filters.fn);
     const before = pages.at(-1);
     if (before) query.set('nextToken', before);
     getJson(`${runsPath(projectId, app.name)}?${query}`)
@@ -44,20 +47,26 @@ export function RunsTable({ app, projectId, subscribe, onOpen }) {
     return () => {
       stale = true;
     };
-  }, [app.name, projectId, pages, filters.asyncOnly]);
+  }, [app.name, projectId, pages, filters.asyncOnly, filters.status, filters.fn]);
 
   useEffect(
     () =>
       subscribe('run', (run) => {
         if (run.appName !== app.name || run.projectId !== projectId) return;
         if (filters.asyncOnly && !run.async) return;
+        if (filters.fn && run.functionName !== filters.fn) return;
         setRows((current) => merge(current, run, onFirstPage));
       }),
-    [app.name, projectId, onFirstPage, filters.asyncOnly],
+    [app.name, projectId, onFirstPage, filters.asyncOnly, filters.fn],
   );
 
+  // A live run that moved out of the status asked for leaves the table at once.
   const shown = rows.filter((r) => (!filters.status || r.status === filters.status) && (!filters.fn || r.functionName === filters.fn));
-  const set = (patch) => setFilters((f) => ({ ...f, ...patch }));
+  // New filters start again from the newest page.
+  const set = (patch) => {
+    setFilters((f) => ({ ...f, ...patch }));
+    setPages([]);
+  };
 
   return html`<div class="runs" data-testid="runs">
     <h3>Runs</h3>

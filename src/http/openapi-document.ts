@@ -292,8 +292,16 @@ function listRunsOperation(appId: Schema): Schema {
       ...pathParameters(),
       appId,
       { name: 'asyncOnly', in: 'query', required: false, schema: { type: 'boolean' } },
-      { name: 'limit', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: 1000 } },
+      { name: 'limit', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: 100 } },
       { name: 'nextToken', in: 'query', required: false, schema: { type: 'string' } },
+      // This emulator's filters (the dashboard's); the real runs API has asyncOnly only.
+      {
+        name: 'status',
+        in: 'query',
+        required: false,
+        schema: { type: 'string', enum: ['pending', 'running', 'success', 'failure', 'cancelled'] },
+      },
+      { name: 'functionName', in: 'query', required: false, schema: { type: 'string' } },
     ],
     responses: {
       200: {
@@ -304,7 +312,7 @@ function listRunsOperation(appId: Schema): Schema {
           properties: { items: { type: 'array', items: ref('Run') }, nextToken: { type: ['string', 'null'] } },
         }),
       },
-      400: errorResponse('A bad limit or nextToken.'),
+      400: errorResponse('A bad limit, nextToken or status.'),
     },
   };
 }

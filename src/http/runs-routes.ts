@@ -1,11 +1,13 @@
 // The runs API, shaped like Cerebrium's management API but served here beside /v4:
 //   GET  /v2/projects/:projectId/apps/:appId/runs/:runId         → {"item": Run}
 //   GET  /v2/projects/:projectId/apps/:appId/runs?asyncOnly=true → {"items": [Run without result], "nextToken"}
+//        (and, as filters of this emulator's, &status=STATE and &functionName=NAME)
 //   POST /v2/projects/:projectId/apps/:appId/runs/:runId/cancel  → {"item": Run}
 // where appId is "{projectId}-{appName}". Newest runs come first, at most 100 a page; as on the
 // real management API a page carries no results (they can be megabytes each): GET one run for it.
 import type { FastifyInstance } from 'fastify';
 import { CerebriumLocalError } from '../errors.ts';
+import type { RunStatus } from '../runs/run.ts';
 import type { StoredRun, WebhookAttempt } from '../runs/run-repository.ts';
 import type { RunListItem, RunRecord, RunRef, RunService } from '../runs/run-service.ts';
 
@@ -25,6 +27,19 @@ interface ListQuery {
   asyncOnly?: string;
   limit?: string;
   nextToken?: string;
+  // Filters of this emulator's (the dashboard's); Cerebrium's runs API has asyncOnly only.
+  status?: string;
+  functionName?: string;
+}
+
+const RUN_STATES: readonly RunStatus[] = ['pending', 'running', 'success', 'failure', 'cancelled'];
+
+function statusFilter(raw: string | undefined): RunStatus | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  if (!(RUN_STATES as readonly string[]).includes(raw)) {
+    throw new CerebriumLocalError('invalid_run_filter', `status must be one of ${RUN_STATES.join(', ')}, got "${raw}"`);
+  }
+  return raw as RunStatus;
 }
 
 /** A run as the API shows it: the reference's fields, then result (not in list pages), error and webhook attempts. */
@@ -131,7 +146,7 @@ export function registerRunsRoutes(server: FastifyInstance, runs: RunService): v
   }));
 
   server.get<{ Params: AppParams; Querystring: ListQuery }>(base, async (request) => {
-    const { asyncOnly, limit, nextToken } = request.query;
+    const { asyncOnly, limit, nextToken, status, functionName } = request.query;
     const size = pageSize(limit);
     const records = await runs.list({
       projectId: request.params.projectId,
@@ -139,6 +154,8 @@ export function registerRunsRoutes(server: FastifyInstance, runs: RunService): v
       asyncOnly: asyncOnly === 'true',
       limit: size + 1,
       before: decodeToken(nextToken),
+      status: statusFilter(status),
+      functionName: functionName === '' ? undefined : functionName,
     });
     const page = records.slice(0, size);
     const more = records.length > size;

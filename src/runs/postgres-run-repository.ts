@@ -140,12 +140,15 @@ export class PostgresRunRepository implements RunRepository {
 
   async listPage(query: RunPageQuery): Promise<RunSummary[]> {
     await this.flushIfWritable();
-    const asyncOnly = query.asyncOnly ? 'AND async' : '';
+    const values: unknown[] = [query.projectId, query.appName, query.before ?? Number.MAX_SAFE_INTEGER, query.limit];
+    const conditions = ['project_id = $1', 'app_name = $2', 'seq < $3'];
+    if (query.asyncOnly) conditions.push('async');
+    if (query.status !== undefined) conditions.push(`status = $${values.push(query.status)}`);
+    if (query.functionName !== undefined) conditions.push(`function_name = $${values.push(query.functionName)}`);
     const { rows } = await this.read(() =>
       this.pool.query<SummaryRow>(
-        `SELECT ${SUMMARY_COLUMNS} FROM runs WHERE project_id = $1 AND app_name = $2 AND seq < $3 ${asyncOnly}
-         ORDER BY seq DESC LIMIT $4`,
-        [query.projectId, query.appName, query.before ?? Number.MAX_SAFE_INTEGER, query.limit],
+        `SELECT ${SUMMARY_COLUMNS} FROM runs WHERE ${conditions.join(' AND ')} ORDER BY seq DESC LIMIT $4`,
+        values,
       ),
     );
     return rows.map(summaryFromRow);

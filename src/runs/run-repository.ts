@@ -95,6 +95,10 @@ export interface RunPageQuery {
   limit: number;
   /** Only runs older than this `seq` (the cursor of the previous page). */
   before?: number;
+  /** Only runs in this state (a filter of this emulator's; Cerebrium's runs API has asyncOnly only). */
+  status?: RunStatus;
+  /** Only runs of this function (or, for a custom runtime, this path). */
+  functionName?: string;
 }
 
 export interface RunRepository {

@@ -194,8 +194,7 @@ export class SqliteRunRepository implements RunRepository {
 
   async listPage(query: RunPageQuery): Promise<RunSummary[]> {
     this.flushIfWritable();
-    const statement = query.asyncOnly ? this.sql.selectAsyncPage : this.sql.selectPage;
-    return statement.all(query.projectId, query.appName, query.before ?? Number.MAX_SAFE_INTEGER, query.limit).map(summaryFromRow);
+    return this.sql.selectPage(query).map(summaryFromRow);
   }
 
   async webhookAttempts(runId: string): Promise<WebhookAttempt[]> {

@@ -2,7 +2,7 @@
 // per connection (after the schema is in place) and used by SqliteRunRepository.
 import type Database from 'better-sqlite3';
 import type { PendingRunWrite } from './kept-writes.ts';
-import type { NewRun, RunChange, StoredLogLine } from './run-repository.ts';
+import type { NewRun, RunChange, RunPageQuery, StoredLogLine } from './run-repository.ts';
 import { insertRecord, type RunRow, SUMMARY_COLUMNS, type SummaryRow } from './run-rows.ts';
 
 /** Rows deleted per transaction when pruning; the event loop gets a turn between batches. */
@@ -125,12 +125,7 @@ function prepareLogWrites(db: Database.Database) {
 function prepareReads(db: Database.Database) {
   return {
     selectRun: db.prepare<[string], RunRow>(`SELECT * FROM runs WHERE id = ?`),
-    selectPage: db.prepare<[string, string, number, number], SummaryRow>(
-      `SELECT ${SUMMARY_COLUMNS} FROM runs WHERE project_id = ? AND app_name = ? AND seq < ? ORDER BY seq DESC LIMIT ?`,
-    ),
-    selectAsyncPage: db.prepare<[string, string, number, number], SummaryRow>(
-      `SELECT ${SUMMARY_COLUMNS} FROM runs WHERE project_id = ? AND app_name = ? AND seq < ? AND async = 1 ORDER BY seq DESC LIMIT ?`,
-    ),
+    selectPage: pageStatements(db),
     selectAttempts: db.prepare<[string], AttemptRow>(
       `SELECT attempt, attempted_at, duration_ms, status_code, error FROM webhook_attempts WHERE run_id = ? ORDER BY attempt`,
     ),
@@ -189,5 +184,32 @@ function doneRow(change: RunChange, end: NonNullable<RunChange['end']>): Record<
     result: end.resultJson,
     result_truncated: end.resultTruncated ? 1 : 0,
     error: end.errorJson,
+  };
+}
+
+/** A page of runs, newest first, with the filters asked for: one statement per combination, prepared once. */
+export type PageStatement = (query: RunPageQuery) => SummaryRow[];
+
+function pageStatements(db: Database.Database): PageStatement {
+  const prepared = new Map<string, Database.Statement<unknown[], SummaryRow>>();
+  return (query) => {
+    const conditions = ['project_id = ?', 'app_name = ?', 'seq < ?'];
+    const values: unknown[] = [query.projectId, query.appName, query.before ?? Number.MAX_SAFE_INTEGER];
+    if (query.asyncOnly) conditions.push('async = 1');
+    if (query.status !== undefined) {
+      conditions.push('status = ?');
+      values.push(query.status);
+    }
+    if (query.functionName !== undefined) {
+      conditions.push('function_name = ?');
+      values.push(query.functionName);
+    }
+    const sql = `SELECT ${SUMMARY_COLUMNS} FROM runs WHERE ${conditions.join(' AND ')} ORDER BY seq DESC LIMIT ?`;
+    let statement = prepared.get(sql);
+    if (!statement) {
+      statement = db.prepare<unknown[], SummaryRow>(sql);
+      prepared.set(sql, statement);
+    }
+    return statement.all(...values, query.limit);
   };
 }

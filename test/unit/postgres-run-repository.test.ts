@@ -135,6 +135,11 @@ describe.skipIf(skipReason !== '')('the Postgres run repository', () => {
     const page = await b.listPage({ projectId: 'p-test', appName: 'app', asyncOnly: false, limit: 100 });
     expect(page[0]).toMatchObject({ id: run.id, status: 'success' });
     expect(page[0]).not.toHaveProperty('resultJson');
+    // The runs API's status and functionName filters.
+    const query = { projectId: 'p-test', appName: 'app', asyncOnly: false, limit: 100 };
+    expect((await b.listPage({ ...query, status: 'success', functionName: run.functionName })).map((r) => r.id)).toContain(run.id);
+    expect((await b.listPage({ ...query, status: 'failure' })).map((r) => r.id)).not.toContain(run.id);
+    expect((await b.listPage({ ...query, functionName: 'another' })).map((r) => r.id)).not.toContain(run.id);
   });
 
   it('lets the first end of a run count: a later change, or one from a server that no longer holds it, changes nothing', async () => {
