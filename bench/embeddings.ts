@@ -7,7 +7,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
-import { modelFileIn, readModelFolder } from '../src/models/model-folder.ts';
+import { readModelFolder } from '../src/models/model-folder.ts';
 import { poolEmbeddings } from '../src/models/pooling.ts';
 import { ensureDemoFolder } from '../src/models/stand-ins/demo-models.ts';
 import { TextTokenizer } from '../src/models/text-tokenizer.ts';
@@ -30,7 +30,7 @@ const SENTENCES = Array.from(
 /** Embeddings per second of raw onnxruntime in this process, tokenising and pooling as the demo does. */
 async function rawEmbeddings(folder: string, batchSize: number, seconds: number): Promise<number> {
   const spec = readModelFolder(folder);
-  const session = await InferenceSession.create(modelFileIn(folder), {
+  const session = await InferenceSession.create(spec.modelFile, {
     executionProviders: ['cpu'],
     intraOpNumThreads: cpus().length,
     extra: { session: { intra_op: { allow_spinning: '0' } } },
@@ -50,7 +50,7 @@ async function rawEmbeddings(folder: string, batchSize: number, seconds: number)
     const feeds = Object.fromEntries(session.inputNames.map((name) => [name, new Tensor('int64', available[name], dims)]));
     const out = await session.run(feeds);
     const hidden = out.last_hidden_state ?? out[session.outputNames[0]];
-    poolEmbeddings(spec.pooling, hidden.data as Float32Array, hidden.dims, batch.attentionMask);
+    poolEmbeddings(spec.pooling, hidden.data as Float32Array, hidden.dims, batch.attentionMask, spec.normalize);
     embedded += batchSize;
   }
   const rate = embedded / ((performance.now() - started) / 1000);

@@ -6,7 +6,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { secretSigningKey, signToken } from '../src/auth/sign-token.ts';
-import { DEFAULTS } from '../src/defaults.ts';
 import { fixture, startTestServer, type TestServer } from './helpers/test-server.ts';
 import { until } from './helpers/until.ts';
 
@@ -168,11 +167,6 @@ describe('run logs of a TypeScript app', () => {
     const { body } = await logsOf(server, 'logs', run_id);
     expect(body.items[0].line).toBe('starting for later {"step":1}');
     expect(body.items).toHaveLength(4);
-  });
-
-  it('uses the documented default bounds: the last 1,000 lines or 256 KiB', () => {
-    expect(DEFAULTS.runLogMaxLines).toBe(1_000);
-    expect(DEFAULTS.runLogMaxBytes).toBe(256 * 1024);
   });
 
   it('follows a run to its cancel: the stream ends when the run is cancelled', async () => {

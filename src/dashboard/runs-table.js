@@ -79,10 +79,7 @@ export function RunsTable({ app, projectId, subscribe, onOpen }) {
         <option value="">any function</option>
         ${app.functions.map((f) => html`<option value=${f.name}>${f.name}</option>`)}
       </select>
-      <label><input type="checkbox" checked=${filters.asyncOnly} onChange=${(e) => {
-        set({ asyncOnly: e.target.checked });
-        setPages([]);
-      }} /> async only</label>
+      <label><input type="checkbox" checked=${filters.asyncOnly} onChange=${(e) => set({ asyncOnly: e.target.checked })} /> async only</label>
       <span class="spacer"></span>
       <button disabled=${onFirstPage} onClick=${() => setPages([])}>newest</button>
       <button disabled=${onFirstPage} onClick=${() => setPages((p) => p.slice(0, -1))}>newer</button>

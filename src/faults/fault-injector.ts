@@ -24,15 +24,17 @@ export class FaultInjector {
   private sampler: SeededSampler;
   private readonly fixedSeed: number | undefined;
   private counter: Counter<'app' | 'function' | 'kind'> | undefined;
-  /** True when a call may get a fault: the one check the hot path makes. */
-  active: boolean;
 
   constructor(options: FaultInjectorOptions) {
     this.allowHeader = options.allowHeader;
     this.fixedSeed = options.seed;
     this.sampler = new SeededSampler(options.seed);
-    this.active = this.allowHeader;
     if (options.rules) this.setRules(options.rules);
+  }
+
+  /** True when a call may get a fault: the one check the hot path makes. */
+  get active(): boolean {
+    return this.allowHeader || this.rules.length > 0;
   }
 
   /** Counts faults given out as cerebrium_local_faults_total{app, function, kind} in `registry`. */
@@ -53,7 +55,6 @@ export class FaultInjector {
     this.rules = set.rules;
     const seed = set.seed ?? this.fixedSeed;
     if (seed !== undefined) this.sampler = new SeededSampler(seed);
-    this.active = this.allowHeader || this.rules.length > 0;
   }
 
   clearRules(): void {

@@ -2,7 +2,7 @@
 //   { seed?: N, rules: [{ app = "demo", function = "run*", probability = 0.5, fault = "status=503" }] }
 // `app` and `function` are patterns (`*` any run of characters, `?` one); both default to `*`.
 // `fault` holds the same directives as the x-cerebrium-local-fault header.
-import { type Static, Type } from '@sinclair/typebox';
+import { Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { type FaultPlan, FaultSyntaxError, parseDirectives } from './directives.ts';
 
@@ -24,8 +24,6 @@ export const FaultRulesSchema = Type.Object(
   },
   { additionalProperties: false },
 );
-
-export type FaultRulesInput = Static<typeof FaultRulesSchema>;
 
 /** One rule, read and ready to match. */
 export interface FaultRule {

@@ -45,10 +45,6 @@ export class ReplicaHistory {
     return Object.fromEntries(this.samples);
   }
 
-  latest(app: string): ReplicaSample | undefined {
-    return this.samples.get(app)?.at(-1);
-  }
-
   /** Hears each new sample; returns how to stop. */
   listen(listener: (app: string, sample: ReplicaSample) => void): () => void {
     this.listeners.add(listener);

@@ -164,14 +164,17 @@ async function copyChunks(
     if (res.destroyed) break;
     // Frames that arrived together leave in one write.
     let frames = '';
+    let count = 0;
     for (const chunk of batch) {
       const frame = framing.frame(chunk);
       if (frame === '') continue;
       frames += frame;
-      sentEvents?.inc();
+      count += 1;
       if (--eventsLeft === 0) break;
     }
     if (frames === '') continue;
+    // Counted once a batch: each inc of a labelled child hashes its labels again.
+    sentEvents?.inc(count);
     heartbeat.wrote();
     if (eventsLeft === 0) return cutStream(res, frames);
     if (!res.write(frames) && !(await drainedWithin(res, closed, options.stallMs))) {

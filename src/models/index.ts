@@ -76,6 +76,21 @@ function usableChain(chain: ExecutionProvider[]): ExecutionProvider[] {
 }
 
 /**
+ * The export folder at `path` (undefined for a file), read once per replica: functions call loadModel
+ * on every call, and a folder's JSON files would otherwise be read again each time. Only a folder read
+ * is kept: a missing path or an unreadable folder is looked at again, so the next call says why.
+ */
+const folders = new Map<string, ModelFolder>();
+function modelFolderAt(path: string, { dtype, file }: LoadModelOptions): ModelFolder | undefined {
+  const key = JSON.stringify([path, dtype, file]);
+  const known = folders.get(key);
+  if (known) return known;
+  const folder = isDirectory(path) ? readModelFolder(path, { dtype, file }) : undefined;
+  if (folder) folders.set(key, folder);
+  return folder;
+}
+
+/**
  * The model's session for this replica: created by the first call, the same one for every later call.
  * `nameOrPath` is an .onnx file or a Hugging Face-style export folder (model.onnx or onnx/model*.onnx,
  * tokenizer.json, 1_Pooling/config.json, sentence_bert_config.json), whose settings come back as `folder`.
@@ -88,7 +103,7 @@ export function loadModel(nameOrPath: string, options: LoadModelOptions = {}): P
   const path = modelPath(nameOrPath, options.appDir);
   let folder: ModelFolder | undefined;
   try {
-    folder = isDirectory(path) ? readModelFolder(path, { dtype: options.dtype, file: options.file }) : undefined;
+    folder = modelFolderAt(path, options);
   } catch (err) {
     return Promise.reject(err);
   }

@@ -39,13 +39,18 @@ export function parseNvidiaSmiCsv(text: string): GpuReading[] {
 }
 
 /** The GPUs now, or [] when nvidia-smi is not there or fails. */
+/** Set once nvidia-smi is found not to be installed: every /metrics scrape would start a failing process. */
+let nvidiaSmiMissing = false;
+
 export function queryGpus(timeoutMs = 2000): Promise<GpuReading[]> {
+  if (nvidiaSmiMissing) return Promise.resolve([]);
   return new Promise((resolve) => {
     execFile(
       'nvidia-smi',
       [`--query-gpu=${NVIDIA_SMI_FIELDS.join(',')}`, '--format=csv,noheader,nounits'],
       { timeout: timeoutMs },
       (err, stdout) => {
+        if ((err as NodeJS.ErrnoException | null)?.code === 'ENOENT') nvidiaSmiMissing = true;
         resolve(err ? [] : parseNvidiaSmiCsv(stdout));
       },
     );

@@ -116,11 +116,8 @@ export class PostgresDeployment {
     try {
       const lost = await repository.renewLeases(this.runner?.liveRunIds() ?? []);
       for (const runId of lost) this.fence(runId);
-      const requeued = await repository.requeueExpired();
-      if (requeued > 0) {
-        options.log.warn({ runs: requeued }, 'async runs taken by a server that stopped before starting them are queued again');
-        this.wakeAll();
-      }
+      // Async runs taken but not begun by a server whose lease ran out go back to the queue first (inside
+      // recoverInterrupted), and the queue's poll takes them; the rest it held are marked failed.
       const failed = await recoverInterruptedRuns(repository);
       if (failed > 0) options.log.warn({ runs: failed }, 'runs held by a server that stopped (its lease ran out) are marked as failed');
     } catch {

@@ -195,7 +195,8 @@ export class PostgresRunRepository implements RunRepository {
    * queue; every other one becomes a failure with `statusCode` and `error`. Returns how many failed.
    */
   async recoverInterrupted(statusCode: number, error: Record<string, unknown>): Promise<number> {
-    await this.requeueExpired();
+    const requeued = await this.requeueExpired();
+    if (requeued > 0) this.log.warn({ runs: requeued }, 'async runs taken by a server that stopped before starting them are queued again');
     const now = Date.now();
     const { rowCount } = await this.guarded(() =>
       this.pool.query(
@@ -457,10 +458,13 @@ export class PostgresRunRepository implements RunRepository {
         [JSON.stringify(lines)],
       );
     }
+    // Only runs whose oldest lines were dropped past the bound (rare) have any to delete.
+    const cut = [...bounds].filter(([, keepFrom]) => keepFrom > 0);
+    if (cut.length === 0) return;
     await this.pool.query(
       `DELETE FROM run_logs USING json_to_recordset($1::json) AS k(run_id text, keep_from integer)
        WHERE run_logs.run_id = k.run_id AND run_logs.seq < k.keep_from`,
-      [JSON.stringify([...bounds].map(([run_id, keep_from]) => ({ run_id, keep_from })))],
+      [JSON.stringify(cut.map(([run_id, keep_from]) => ({ run_id, keep_from })))],
     );
   }
 

@@ -337,25 +337,26 @@ export class RunService implements AsyncRunner {
   async cancel(ref: RunRef): Promise<RunRecord> {
     const stored = await this.get(ref);
     const live = this.live.get(stored.id);
-    if (!live) return this.cancelElsewhere(ref, stored);
+    if (!live) return this.cancelElsewhere(stored);
     live.requestCancel('Cancelled through the runs API');
     await waitAtMost(live.settled(), CANCEL_WAIT_MS);
     return this.get(ref);
   }
 
   /** A run not live here: another server of the deployment may hold it (or the shared queue); 409 when none does. */
-  private async cancelElsewhere(ref: RunRef, stored: StoredRun): Promise<RunRecord> {
+  private async cancelElsewhere(stored: StoredRun): Promise<RunRecord> {
     const unfinished = stored.status === 'pending' || stored.status === 'running';
     if (!unfinished || !(await this.deps.peers?.cancel(stored.id))) {
       throw new CerebriumLocalError('run_finished', `Run "${stored.id}" has already ended (${stored.status})`);
     }
+    // The store alone is read while waiting; webhook attempts once, for the answer.
     const deadline = Date.now() + CANCEL_WAIT_MS;
-    for (;;) {
-      const record = await this.get(ref);
-      if (record.status !== 'pending' && record.status !== 'running') return record;
-      if (Date.now() > deadline) return record;
+    let record = stored;
+    do {
       await sleep(CANCEL_POLL_MS);
-    }
+      record = (await this.deps.repository.get(stored.id)) ?? record;
+    } while ((record.status === 'pending' || record.status === 'running') && Date.now() <= deadline);
+    return this.withAttempts(record);
   }
 
   liveRuns(): Run[] {
@@ -391,7 +392,7 @@ export class RunService implements AsyncRunner {
     recordRun(run, { repository, describe, log, maxStoredResultBytes, alreadyStored });
     run.on('transition', this.tellWatchers);
     this.live.set(run.id, run);
-    this.tellWatchers(run);
+    if (this.watchers.size > 0) this.tellWatchers(run);
     return run;
   }
 

@@ -160,11 +160,14 @@ export class SqliteRunRepository implements RunRepository {
   appendLogs(runId: string, lines: StoredLogLine[], keepFrom: number): void {
     const pending = this.pendingLogs.get(runId);
     if (pending) {
-      pending.keepFrom = Math.max(pending.keepFrom, keepFrom);
       // Lines added and dropped again within one gathering are never written.
-      pending.lines = [...pending.lines.filter((line) => line.seq >= pending.keepFrom), ...lines];
+      if (keepFrom > pending.keepFrom) {
+        pending.keepFrom = keepFrom;
+        pending.lines = pending.lines.filter((line) => line.seq >= keepFrom);
+      }
+      for (const line of lines) pending.lines.push(line);
     } else {
-      this.pendingLogs.set(runId, { lines, keepFrom });
+      this.pendingLogs.set(runId, { lines: [...lines], keepFrom });
       if (!this.writable) this.kept.cap();
     }
     this.scheduleFlush();

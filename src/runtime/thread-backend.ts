@@ -59,7 +59,7 @@ export class ThreadBackend implements ReplicaBackend {
       resourceLimits: { maxOldGenerationSizeMb: Math.max(64, Math.round(hardware.memory * 1024)) },
     });
     this.pool.on('workerDestroy', (worker: { threadId: number }) => this.nativeCalls.delete(worker.threadId));
-    this.warmedUp = replicaData.models?.warmUp ? this.replicasWarmed(scaling.minReplicas) : Promise.resolve();
+    this.warmedUp = replicaData.models?.warmUp && scaling.minReplicas > 0 ? this.replicasWarmed(scaling.minReplicas) : Promise.resolve();
     // Emitted on a later microtask even for the min_replicas threads made in the constructor, so none is missed.
     this.pool.on('workerCreate', this.countStart);
   }
@@ -187,7 +187,6 @@ export class ThreadBackend implements ReplicaBackend {
       };
       this.pool.on('message', onMessage);
       this.pool.once('error', onError);
-      if (count === 0) resolve();
     });
   }
 
